@@ -1,0 +1,55 @@
+# tern -- the two commands of README.md, and the steps under them.
+#   make        build build/ternd and build/ternctl
+#   make run    install build dependencies, build, create var/, run ternd
+#   make test   install test dependencies, build, run every test in the
+#               normal build and again under ASan+UBSan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD_DEPS = gcc make cmake pkg-config openssl libuv1-dev libexpat1-dev \
+	libssl-dev libyaml-dev libsqlite3-dev libidn-dev libidn2-dev
+TEST_DEPS = $(BUILD_DEPS) libcmocka-dev python3 python3-slixmpp python3-pytest
+# Debian's own Python has slixmpp; another python3 first on PATH may not.
+PYTHON ?= /usr/bin/python3
+
+.PHONY: all build build-asan deps test-deps run test unit integration \
+	unit-asan integration-asan clean
+
+all: build
+
+build:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j$(JOBS)
+
+build-asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTN_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j$(JOBS)
+
+deps:
+	sh tools/install-deps.sh $(BUILD_DEPS)
+
+test-deps:
+	sh tools/install-deps.sh $(TEST_DEPS)
+
+run: deps build
+	sh tools/setup-var.sh var
+	exec build/ternd -c var/tern.yaml
+
+unit: build
+	cd build && ctest --output-on-failure
+
+integration: build
+	TERND=$(CURDIR)/build/ternd TERNCTL=$(CURDIR)/build/ternctl \
+		$(PYTHON) -m pytest -q tests/integration
+
+unit-asan: build-asan
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+
+integration-asan: build-asan
+	TERND=$(CURDIR)/build-asan/ternd TERNCTL=$(CURDIR)/build-asan/ternctl \
+		ASAN_OPTIONS=detect_leaks=1 \
+		$(PYTHON) -m pytest -q tests/integration
+
+test: test-deps
+	$(MAKE) unit integration unit-asan integration-asan
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,714 @@
+/* config.c -- loads and checks tern's YAML configuration (see config.h for
+ * the shape). libyaml's document API builds the node tree; we then walk it
+ * against a fixed schema, so every key is known, typed and bounded, and
+ * every complaint carries "FILE:LINE: key 'a.b[0].c': reason".
+ *
+ * Left to others: whether the TLS files are readable (the daemon reports
+ * that itself), whether module names exist (the module registry), and
+ * anything host-specific beyond canonicalizing the host names (jid.c). */
+#include "core/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "xmpp/jid.h"
+
+#define CFG_K ((long long)1024)
+#define CFG_M (CFG_K * 1024)
+#define CFG_G (CFG_M * 1024)
+
+/* Walk state: the document being read and the file name used in
+ * messages. Only the first error is kept; callers stop at it. */
+typedef struct cfg_ctx {
+    const char *name;
+    yaml_document_t *doc;
+    char *err; /* owned until handed to the caller */
+} cfg_ctx_t;
+
+/* One listener's address, kept in binary form to spot duplicates written
+ * differently ("::1" and "0::1"). */
+typedef struct cfg_addr {
+    int af;
+    unsigned char addr[16];
+    int port;
+} cfg_addr_t;
+
+static char *cfg_vsprintf(const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        n = 0;
+    char *p = tn_malloc((size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    return p;
+}
+
+/* Records "name:line: key 'path': reason" (or "name:line: reason" when path
+ * is NULL) unless an error is already recorded. line is 1-based. */
+static int cfg_error_line(cfg_ctx_t *c, size_t line, const char *path,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int cfg_error_line(cfg_ctx_t *c, size_t line, const char *path,
+                          const char *fmt, ...)
+{
+    if (c->err)
+        return TN_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    char *reason = cfg_vsprintf(fmt, ap);
+    va_end(ap);
+    if (path)
+        c->err =
+            tn_sprintf("%s:%zu: key '%s': %s", c->name, line, path, reason);
+    else
+        c->err = tn_sprintf("%s:%zu: %s", c->name, line, reason);
+    tn_free(reason);
+    return TN_EINVAL;
+}
+
+/* libyaml counts lines from 0; people count from 1. */
+#define cfg_line(n) ((size_t)(n)->start_mark.line + 1)
+#define cfg_error(c, n, path, ...)                                             \
+    cfg_error_line((c), cfg_line(n), (path), __VA_ARGS__)
+
+static yaml_node_t *cfg_node(cfg_ctx_t *c, int id)
+{
+    return yaml_document_get_node(c->doc, id);
+}
+
+static char *cfg_path_key(const char *parent, const char *key)
+{
+    return parent ? tn_sprintf("%s.%s", parent, key) : tn_strdup(key);
+}
+
+static char *cfg_path_idx(const char *parent, size_t i)
+{
+    return tn_sprintf("%s[%zu]", parent, i);
+}
+
+/* The scalar's text when it holds no NUL byte (libyaml allows "\0" in
+ * double quotes, which would silently truncate a C string), else NULL. */
+static const char *cfg_text(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return NULL;
+    const char *s = (const char *)n->data.scalar.value;
+    if (strlen(s) != n->data.scalar.length)
+        return NULL;
+    return s;
+}
+
+/* YAML's null: an empty or "~"/"null" plain scalar ("key:" with nothing
+ * after it). Optional keys given null are still errors: say what you
+ * mean or leave the key out. */
+static int cfg_is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE ||
+        n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    const char *s = (const char *)n->data.scalar.value;
+    return n->data.scalar.length == 0 || strcmp(s, "~") == 0 ||
+           strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+           strcmp(s, "NULL") == 0;
+}
+
+/* Checks that n is a mapping whose keys are all among keys[0..nkeys) with
+ * none repeated, and stores each value node in vals[i] (NULL when the key
+ * is absent). path names the mapping itself (NULL at the top level). */
+static int cfg_map(cfg_ctx_t *c, yaml_node_t *n, const char *path,
+                   const char *const *keys, size_t nkeys, yaml_node_t **vals)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        vals[i] = NULL;
+    if (n->type != YAML_MAPPING_NODE)
+        return cfg_error(c, n, path, "expected a mapping");
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = cfg_node(c, p->key);
+        yaml_node_t *v = cfg_node(c, p->value);
+        if (!k || !v)
+            return cfg_error(c, n, path, "malformed mapping");
+        const char *ks = cfg_text(k);
+        if (!ks)
+            return cfg_error(c, k, path, "keys must be plain strings");
+        size_t i = 0;
+        while (i < nkeys && strcmp(keys[i], ks) != 0)
+            i++;
+        char *kp = cfg_path_key(path, ks);
+        int rc = 0;
+        if (i == nkeys)
+            rc = cfg_error(c, k, kp, "unknown key");
+        else if (vals[i])
+            rc = cfg_error(c, k, kp, "duplicate key");
+        else
+            vals[i] = v;
+        tn_free(kp);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Complains, at the line of mapping n, that key is missing from it. */
+static int cfg_missing(cfg_ctx_t *c, yaml_node_t *n, const char *path,
+                       const char *key)
+{
+    char *kp = cfg_path_key(path, key);
+    cfg_error(c, n, kp, "missing required key");
+    tn_free(kp);
+    return TN_EINVAL;
+}
+
+static int cfg_seq(cfg_ctx_t *c, yaml_node_t *n, const char *path)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return cfg_error(c, n, path, "expected a list");
+    return 0;
+}
+
+static size_t cfg_seq_len(const yaml_node_t *n)
+{
+    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+/* A non-empty string; *out is replaced with a fresh copy. */
+static int cfg_str(cfg_ctx_t *c, yaml_node_t *n, const char *path, char **out)
+{
+    const char *s = cfg_text(n);
+    if (!s || cfg_is_null(n))
+        return cfg_error(c, n, path, "expected a string");
+    if (!*s)
+        return cfg_error(c, n, path, "must not be empty");
+    tn_free(*out);
+    *out = tn_strdup(s);
+    return 0;
+}
+
+/* Parses a decimal integer with an optional sign and, when suffixes is
+ * set, one of K, M or G (1024-based). Values too big for long long
+ * saturate so that the caller's range check reports them. Returns 0, or
+ * -1 when s is not a number at all. */
+static int cfg_parse_num(const char *s, int suffixes, long long *out)
+{
+    int neg = 0;
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = 0;
+    int over = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (ULLONG_MAX - 9) / 10)
+            over = 1;
+        else
+            v = v * 10 + (unsigned long long)(*s - '0');
+    }
+    long long mult = 1;
+    if (suffixes && *s) {
+        switch (*s) {
+        case 'K':
+        case 'k':
+            mult = CFG_K;
+            break;
+        case 'M':
+        case 'm':
+            mult = CFG_M;
+            break;
+        case 'G':
+        case 'g':
+            mult = CFG_G;
+            break;
+        default:
+            return -1;
+        }
+        s++;
+    }
+    if (*s)
+        return -1;
+    if (over || v > (unsigned long long)(LLONG_MAX / mult))
+        *out = neg ? LLONG_MIN : LLONG_MAX;
+    else
+        *out = neg ? -(long long)v * mult : (long long)v * mult;
+    return 0;
+}
+
+/* An integer in min..max. Quoted numbers are accepted too: the schema, not
+ * the YAML style, says what the key holds. */
+static int cfg_int(cfg_ctx_t *c, yaml_node_t *n, const char *path,
+                   long long min, long long max, long long *out)
+{
+    const char *s = cfg_text(n);
+    long long v;
+    if (!s || cfg_parse_num(s, 0, &v) < 0)
+        return cfg_error(c, n, path, "expected an integer");
+    if (v < min || v > max)
+        return cfg_error(c, n, path, "must be between %lld and %lld", min, max);
+    *out = v;
+    return 0;
+}
+
+/* A byte count in min..max: plain bytes or a number with K/M/G. */
+static int cfg_size(cfg_ctx_t *c, yaml_node_t *n, const char *path,
+                    long long min, long long max, size_t *out)
+{
+    const char *s = cfg_text(n);
+    long long v;
+    if (!s || cfg_parse_num(s, 1, &v) < 0)
+        return cfg_error(c, n, path,
+                         "expected an integer (bytes, or with suffix K, M "
+                         "or G)");
+    if (v < min || v > max)
+        return cfg_error(c, n, path, "must be between %lld and %lld", min, max);
+    *out = (size_t)v;
+    return 0;
+}
+
+/* true/false, plus YAML 1.1's yes/no and on/off, in the three spellings
+ * YAML 1.1 allows (lower, Capitalized, UPPER). */
+static int cfg_bool(cfg_ctx_t *c, yaml_node_t *n, const char *path, int *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes",
+                                      "YES",  "on",   "On",   "ON"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No",
+                                     "NO",    "off",   "Off",   "OFF"};
+    const char *s = cfg_text(n);
+    for (size_t i = 0; s && i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return cfg_error(c, n, path, "expected true or false");
+}
+
+/* Runs one field parser on a child key, building its dotted path. */
+#define CFG_CHILD(call_with_path, parent, key)                                 \
+    do {                                                                       \
+        char *cp_ = cfg_path_key((parent), (key));                             \
+        int rc_ = call_with_path;                                              \
+        tn_free(cp_);                                                          \
+        if (rc_ < 0)                                                           \
+            return rc_;                                                        \
+    } while (0)
+
+static int cfg_hosts(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    if (cfg_seq(c, n, "hosts") < 0)
+        return TN_EINVAL;
+    size_t len = cfg_seq_len(n);
+    if (len == 0)
+        return cfg_error(c, n, "hosts", "must not be empty");
+    cfg->hosts = tn_calloc(len, sizeof *cfg->hosts);
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *item = cfg_node(c, n->data.sequence.items.start[i]);
+        char *path = cfg_path_idx("hosts", i);
+        char *raw = NULL;
+        int rc = cfg_str(c, item, path, &raw);
+        char *host = rc < 0 ? NULL : tn_jid_nameprep(raw);
+        if (rc == 0 && !host)
+            rc = cfg_error(c, item, path, "'%s' is not a valid domain name",
+                           raw);
+        for (size_t j = 0; rc == 0 && j < cfg->nhosts; j++)
+            if (strcmp(cfg->hosts[j], host) == 0)
+                rc = cfg_error(c, item, path, "duplicate host '%s'", host);
+        tn_free(raw);
+        tn_free(path);
+        if (rc < 0) {
+            tn_free(host);
+            return rc;
+        }
+        cfg->hosts[cfg->nhosts++] = host;
+    }
+    return 0;
+}
+
+static int cfg_tls(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"cert", "key"};
+    yaml_node_t *v[2];
+    if (cfg_map(c, n, "tls", keys, 2, v) < 0)
+        return TN_EINVAL;
+    for (size_t i = 0; i < 2; i++)
+        if (!v[i])
+            return cfg_missing(c, n, "tls", keys[i]);
+    CFG_CHILD(cfg_str(c, v[0], cp_, &cfg->tls_cert), "tls", "cert");
+    CFG_CHILD(cfg_str(c, v[1], cp_, &cfg->tls_key), "tls", "key");
+    return 0;
+}
+
+static int cfg_storage(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"backend", "path"};
+    yaml_node_t *v[2];
+    if (cfg_map(c, n, "storage", keys, 2, v) < 0)
+        return TN_EINVAL;
+    if (v[0]) {
+        CFG_CHILD(cfg_str(c, v[0], cp_, &cfg->storage_backend), "storage",
+                  "backend");
+        if (strcmp(cfg->storage_backend, "sqlite") != 0)
+            return cfg_error(c, v[0], "storage.backend",
+                             "unknown storage backend '%s' (expected "
+                             "sqlite)",
+                             cfg->storage_backend);
+    }
+    if (v[1])
+        CFG_CHILD(cfg_str(c, v[1], cp_, &cfg->storage_path), "storage", "path");
+    return 0;
+}
+
+static int cfg_log(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"level"};
+    yaml_node_t *v[1];
+    if (cfg_map(c, n, "log", keys, 1, v) < 0)
+        return TN_EINVAL;
+    if (!v[0])
+        return 0;
+    char *s = NULL;
+    if (cfg_str(c, v[0], "log.level", &s) < 0)
+        return TN_EINVAL;
+    int level = tn_log_level_parse(s);
+    int rc = 0;
+    if (level < 0)
+        rc = cfg_error(c, v[0], "log.level",
+                       "unknown log level '%s' (expected debug, info, warn "
+                       "or error)",
+                       s);
+    else
+        cfg->log_level = level;
+    tn_free(s);
+    return rc;
+}
+
+static int cfg_c2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"require_tls",        "max_stanza_size",
+                                       "max_preauth_stanza", "preauth_timeout",
+                                       "auth_attempts",      "max_out_queue"};
+    yaml_node_t *v[6];
+    long long x;
+    if (cfg_map(c, n, "c2s", keys, 6, v) < 0)
+        return TN_EINVAL;
+    if (v[0])
+        CFG_CHILD(cfg_bool(c, v[0], cp_, &cfg->require_tls), "c2s", keys[0]);
+    if (v[1])
+        CFG_CHILD(
+            cfg_size(c, v[1], cp_, CFG_K, 16 * CFG_M, &cfg->max_stanza_size),
+            "c2s", keys[1]);
+    if (v[2])
+        CFG_CHILD(cfg_size(c, v[2], cp_, 512, CFG_M, &cfg->max_preauth_stanza),
+                  "c2s", keys[2]);
+    if (v[3]) {
+        CFG_CHILD(cfg_int(c, v[3], cp_, 1, 3600, &x), "c2s", keys[3]);
+        cfg->preauth_timeout = (unsigned)x;
+    }
+    if (v[4]) {
+        CFG_CHILD(cfg_int(c, v[4], cp_, 1, 10, &x), "c2s", keys[4]);
+        cfg->auth_attempts = (unsigned)x;
+    }
+    if (v[5])
+        CFG_CHILD(
+            cfg_size(c, v[5], cp_, 64 * CFG_K, CFG_G, &cfg->max_out_queue),
+            "c2s", keys[5]);
+    return 0;
+}
+
+/* One listen item at path ("listen[i]"); *addr receives the binary
+ * address for the duplicate check. */
+static int cfg_listen_one(cfg_ctx_t *c, yaml_node_t *n, const char *path,
+                          tn_listen_cfg_t *l, cfg_addr_t *addr)
+{
+    static const char *const keys[] = {"ip", "port", "service", "tls"};
+    yaml_node_t *v[4];
+    long long port;
+    if (cfg_map(c, n, path, keys, 4, v) < 0)
+        return TN_EINVAL;
+    for (size_t i = 0; i < 2; i++)
+        if (!v[i])
+            return cfg_missing(c, n, path, keys[i]);
+    CFG_CHILD(cfg_str(c, v[0], cp_, &l->ip), path, "ip");
+    if (inet_pton(AF_INET, l->ip, addr->addr) == 1)
+        addr->af = AF_INET;
+    else if (inet_pton(AF_INET6, l->ip, addr->addr) == 1)
+        addr->af = AF_INET6;
+    else
+        CFG_CHILD(cfg_error(c, v[0], cp_, "'%s' is not an IPv4 or IPv6 address",
+                            l->ip),
+                  path, "ip");
+    CFG_CHILD(cfg_int(c, v[1], cp_, 1, 65535, &port), path, "port");
+    l->port = addr->port = (int)port;
+    /* TODO: s2s and components will join c2s here. */
+    l->service = TN_SVC_C2S;
+    if (v[2]) {
+        const char *s = cfg_text(v[2]);
+        if (!s || strcmp(s, "c2s") != 0)
+            CFG_CHILD(cfg_error(c, v[2], cp_,
+                                "unknown service '%s' (expected c2s)",
+                                s ? s : "?"),
+                      path, "service");
+    }
+    l->tls = TN_TLS_STARTTLS;
+    if (v[3]) {
+        static const char *const modes[] = {"starttls", "direct", "none"};
+        static const tn_listen_tls_t vals[] = {TN_TLS_STARTTLS, TN_TLS_DIRECT,
+                                               TN_TLS_NONE};
+        const char *s = cfg_text(v[3]);
+        size_t i = 0;
+        while (s && i < 3 && strcmp(s, modes[i]) != 0)
+            i++;
+        if (!s || i == 3)
+            CFG_CHILD(cfg_error(c, v[3], cp_,
+                                "unknown tls mode '%s' (expected starttls, "
+                                "direct or none)",
+                                s ? s : "?"),
+                      path, "tls");
+        l->tls = vals[i];
+    }
+    return 0;
+}
+
+static int cfg_listen(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    if (cfg_seq(c, n, "listen") < 0)
+        return TN_EINVAL;
+    size_t len = cfg_seq_len(n);
+    if (len == 0)
+        return cfg_error(c, n, "listen", "must not be empty");
+    cfg->listen = tn_calloc(len, sizeof *cfg->listen);
+    cfg_addr_t *addrs = tn_calloc(len, sizeof *addrs);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < len; i++) {
+        yaml_node_t *item = cfg_node(c, n->data.sequence.items.start[i]);
+        char *path = cfg_path_idx("listen", i);
+        /* Counted before parsing so that a half-filled entry is freed. */
+        cfg->nlisten++;
+        rc = cfg_listen_one(c, item, path, &cfg->listen[i], &addrs[i]);
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (addrs[j].af == addrs[i].af && addrs[j].port == addrs[i].port &&
+                memcmp(addrs[j].addr, addrs[i].addr, 16) == 0)
+                rc = cfg_error(c, item, path,
+                               "duplicate listener %s port %d (also "
+                               "listen[%zu])",
+                               cfg->listen[i].ip, cfg->listen[i].port, j);
+        tn_free(path);
+    }
+    tn_free(addrs);
+    return rc;
+}
+
+static int cfg_modules(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    if (cfg_seq(c, n, "modules") < 0)
+        return TN_EINVAL;
+    size_t len = cfg_seq_len(n);
+    /* An empty list means "no modules", distinct from NULL ("all"). */
+    cfg->modules = tn_calloc(len ? len : 1, sizeof *cfg->modules);
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *item = cfg_node(c, n->data.sequence.items.start[i]);
+        char *path = cfg_path_idx("modules", i);
+        char *name = NULL;
+        int rc = cfg_str(c, item, path, &name);
+        for (size_t j = 0; rc == 0 && j < cfg->nmodules; j++)
+            if (strcmp(cfg->modules[j], name) == 0)
+                rc = cfg_error(c, item, path, "duplicate module '%s'", name);
+        tn_free(path);
+        if (rc < 0) {
+            tn_free(name);
+            return rc;
+        }
+        cfg->modules[cfg->nmodules++] = name;
+    }
+    return 0;
+}
+
+static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"hosts", "tls", "storage", "listen",
+                                       "log",   "c2s", "modules"};
+    yaml_node_t *v[7];
+    if (root->type != YAML_MAPPING_NODE)
+        return cfg_error(c, root, NULL, "expected a mapping at the top level");
+    if (cfg_map(c, root, NULL, keys, 7, v) < 0)
+        return TN_EINVAL;
+    /* hosts, tls and listen are required. */
+    for (size_t i = 0; i < 4; i++)
+        if (i != 2 && !v[i])
+            return cfg_missing(c, root, NULL, keys[i]);
+    if (cfg_hosts(c, v[0], cfg) < 0 || cfg_tls(c, v[1], cfg) < 0 ||
+        (v[2] && cfg_storage(c, v[2], cfg) < 0) ||
+        cfg_listen(c, v[3], cfg) < 0 || (v[4] && cfg_log(c, v[4], cfg) < 0) ||
+        (v[5] && cfg_c2s(c, v[5], cfg) < 0) ||
+        (v[6] && cfg_modules(c, v[6], cfg) < 0))
+        return TN_EINVAL;
+    return 0;
+}
+
+static void cfg_defaults(tn_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->log_level = TN_LOG_INFO;
+    cfg->require_tls = 1;
+    cfg->max_stanza_size = 262144;
+    cfg->max_preauth_stanza = 10240;
+    cfg->preauth_timeout = 30;
+    cfg->auth_attempts = 3;
+    cfg->max_out_queue = 1048576;
+}
+
+static int cfg_syntax_error(cfg_ctx_t *c, yaml_parser_t *p, const char *text,
+                            size_t len)
+{
+    size_t line = p->problem_mark.line + 1;
+    /* Reader errors (bad UTF-8, control characters) carry a byte offset
+     * rather than a mark: count the lines up to it ourselves. */
+    if (p->error == YAML_READER_ERROR) {
+        line = 1;
+        for (size_t i = 0; i < p->problem_offset && i < len; i++)
+            line += text[i] == '\n';
+    }
+    return cfg_error_line(c, line, NULL, "YAML syntax error: %s",
+                          p->problem ? p->problem : "unknown problem");
+}
+
+/* Parses text (len bytes, need not be NUL-terminated) into *cfg; name is
+ * used in messages and copied to cfg->path. See config.h. */
+int tn_config_parse(const char *name, const char *text, size_t len,
+                    tn_config_t *cfg, char **err)
+{
+    tn_config_t tmp;
+    cfg_defaults(&tmp);
+    memset(cfg, 0, sizeof *cfg);
+    *err = NULL;
+
+    yaml_parser_t parser;
+    yaml_document_t doc, extra;
+    cfg_ctx_t c = {.name = name, .doc = &doc, .err = NULL};
+    int rc = TN_EINVAL, have_doc = 0;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        cfg_syntax_error(&c, &parser, text, len);
+        goto fail;
+    }
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        cfg_error_line(&c, 1, NULL, "the document is empty");
+        goto fail;
+    }
+    /* Read the rest of the stream so that syntax errors after the first
+     * document, or a second document, are not silently ignored. */
+    if (!yaml_parser_load(&parser, &extra)) {
+        cfg_syntax_error(&c, &parser, text, len);
+        goto fail;
+    }
+    yaml_node_t *second = yaml_document_get_root_node(&extra);
+    if (second)
+        cfg_error(&c, second, NULL, "only one YAML document is allowed");
+    yaml_document_delete(&extra);
+    if (second)
+        goto fail;
+    if (cfg_root(&c, root, &tmp) < 0)
+        goto fail;
+    if (!tmp.storage_backend)
+        tmp.storage_backend = tn_strdup("sqlite");
+    if (!tmp.storage_path)
+        tmp.storage_path = tn_strdup("var/tern.db");
+    tmp.path = tn_strdup(name);
+    *cfg = tmp;
+    rc = 0;
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+
+fail:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    tn_config_release(&tmp);
+    *err = c.err ? c.err : tn_sprintf("%s: invalid configuration", name);
+    return rc;
+}
+
+/* Reads the whole file, then tn_config_parse(). TN_EIO when unreadable. */
+int tn_config_load(const char *path, tn_config_t *cfg, char **err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    *err = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *err = tn_sprintf("%s: cannot read: %s", path, strerror(errno));
+        return TN_EIO;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 8192;
+            text = tn_realloc(text, cap);
+        }
+        size_t n = fread(text + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    /* ferror() with errno from the failed read (EISDIR for a directory). */
+    if (ferror(f)) {
+        int e = errno;
+        fclose(f);
+        tn_free(text);
+        *err = tn_sprintf("%s: cannot read: %s", path, strerror(e));
+        return TN_EIO;
+    }
+    fclose(f);
+    int rc = tn_config_parse(path, text, len, cfg, err);
+    tn_free(text);
+    return rc;
+}
+
+/* Frees everything cfg owns and zeroes it; safe on a zeroed struct. */
+void tn_config_release(tn_config_t *cfg)
+{
+    tn_free(cfg->path);
+    for (size_t i = 0; i < cfg->nhosts; i++)
+        tn_free(cfg->hosts[i]);
+    tn_free(cfg->hosts);
+    tn_free(cfg->tls_cert);
+    tn_free(cfg->tls_key);
+    tn_free(cfg->storage_backend);
+    tn_free(cfg->storage_path);
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        tn_free(cfg->listen[i].ip);
+    tn_free(cfg->listen);
+    for (size_t i = 0; i < cfg->nmodules; i++)
+        tn_free(cfg->modules[i]);
+    tn_free(cfg->modules);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Exact comparison: domain must already be canonical (tn_jid_nameprep). */
+int tn_config_is_host(const tn_config_t *cfg, const char *domain)
+{
+    if (!domain)
+        return 0;
+    for (size_t i = 0; i < cfg->nhosts; i++)
+        if (strcmp(cfg->hosts[i], domain) == 0)
+            return 1;
+    return 0;
+}

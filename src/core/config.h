@@ -1,0 +1,68 @@
+/* config.h -- the typed configuration, loaded from one YAML file (libyaml).
+ *
+ * Every key is known: an unknown key, a wrong type or an out-of-range value
+ * is an error reported as "FILE:LINE: key 'a.b': what is wrong" and the
+ * daemon refuses to start. Defaults are filled in for optional keys.
+ *
+ * Shape (everything but hosts, tls and listen optional):
+ *   hosts: [example.org]
+ *   tls: {cert: /path/cert.pem, key: /path/key.pem}
+ *   storage: {backend: sqlite, path: /path/tern.db}
+ *   listen:
+ *     - {ip: 127.0.0.1, port: 5222, service: c2s}
+ *     - {ip: 127.0.0.1, port: 5223, service: c2s, tls: direct}
+ *   log: {level: info}
+ *   c2s: {require_tls: true, max_stanza_size: 262144,
+ *         max_preauth_stanza: 10240, preauth_timeout: 30,
+ *         auth_attempts: 3, max_out_queue: 1048576}
+ *   modules: [ping, disco, version]     # default: every built-in module
+ */
+#ifndef TN_CORE_CONFIG_H
+#define TN_CORE_CONFIG_H
+
+#include <stddef.h>
+
+typedef enum { TN_SVC_C2S = 0 } tn_service_t;
+typedef enum { TN_TLS_STARTTLS = 0, TN_TLS_DIRECT = 1, TN_TLS_NONE = 2 }
+    tn_listen_tls_t;
+
+typedef struct tn_listen_cfg {
+    char *ip;            /* owned; IPv4 or IPv6 literal */
+    int port;            /* 1..65535 */
+    tn_service_t service;
+    tn_listen_tls_t tls; /* "starttls" (default), "direct" or "none" */
+} tn_listen_cfg_t;
+
+typedef struct tn_config {
+    char *path;              /* owned; the file it came from */
+    char **hosts;            /* owned; canonical domains (nameprep'd) */
+    size_t nhosts;
+    char *tls_cert, *tls_key; /* owned paths */
+    char *storage_backend;   /* owned; "sqlite" */
+    char *storage_path;      /* owned; relative to the working directory */
+    tn_listen_cfg_t *listen; /* owned array */
+    size_t nlisten;
+    int log_level;           /* TN_LOG_* */
+    /* c2s */
+    int require_tls;         /* bool; default 1 */
+    size_t max_stanza_size;  /* bytes after auth; default 262144 */
+    size_t max_preauth_stanza; /* bytes per stanza before auth; 10240 */
+    unsigned preauth_timeout; /* seconds from accept to bound; 30 */
+    unsigned auth_attempts;  /* failed SASL attempts per stream; 3 */
+    size_t max_out_queue;    /* bytes queued toward a slow reader; 1 MiB */
+    char **modules;          /* owned; NULL: every built-in module */
+    size_t nmodules;
+} tn_config_t;
+
+/* Loads path into *cfg. Returns 0, or TN_EINVAL/TN_EIO with *err set to a
+ * fresh message "path:line: key 'k': reason" (caller frees). On error *cfg
+ * holds nothing that needs releasing. */
+int tn_config_load(const char *path, tn_config_t *cfg, char **err);
+/* Same, from a string (for tests); name is used in messages. */
+int tn_config_parse(const char *name, const char *text, size_t len,
+                    tn_config_t *cfg, char **err);
+void tn_config_release(tn_config_t *cfg);
+/* 1 when domain (canonical) is one of cfg->hosts. */
+int tn_config_is_host(const tn_config_t *cfg, const char *domain);
+
+#endif

@@ -1,0 +1,162 @@
+/* main.c -- ternd: loads the configuration, opens the store, loads the
+ * modules, listens, and runs the loop until SIGTERM or SIGINT; then closes
+ * every stream with system-shutdown and </stream:stream>, lets the store
+ * finish its queue, checks that no libuv handle is left, and exits 0. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "core/module.h"
+#include "core/server.h"
+#include "core/version.h"
+#include "net/c2s.h"
+#include "net/tls.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/rand.h"
+
+static tn_server_t main_srv;
+static uv_signal_t main_sigterm, main_sigint;
+static uv_timer_t main_drain;
+
+static void main_usage(FILE *f)
+{
+    fprintf(f, "usage: ternd -c FILE\n"
+               "  -c FILE   configuration (YAML)\n"
+               "  -V        print the version and exit\n");
+}
+
+static void main_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Every 50 ms during shutdown: once the last stream has gone, close the
+ * store (which runs its remaining callbacks) and the timer; the loop then
+ * runs out of handles and uv_run returns. */
+static void main_drain_cb(uv_timer_t *t)
+{
+    if (tn_c2s_count() > 0)
+        return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, main_handle_closed);
+    tn_store_close(main_srv.store);
+    main_srv.store = NULL;
+}
+
+static void main_signal_cb(uv_signal_t *h, int signum)
+{
+    tn_server_t *srv = &main_srv;
+    if (srv->stopping)
+        return;
+    srv->stopping = 1;
+    tn_log(TN_LOG_INFO, "received %s, shutting down",
+           signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    (void)h;
+    uv_close((uv_handle_t *)&main_sigterm, main_handle_closed);
+    uv_close((uv_handle_t *)&main_sigint, main_handle_closed);
+    tn_c2s_unlisten(srv);
+    tn_c2s_close_all(srv, "system-shutdown");
+    uv_timer_init(srv->loop, &main_drain);
+    uv_timer_start(&main_drain, main_drain_cb, 0, 50);
+}
+
+static void main_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    tn_log(TN_LOG_ERROR, "libuv handle left open at exit: %s",
+           uv_handle_type_name(uv_handle_get_type(h)));
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strcmp(argv[i], "-V") == 0) {
+            printf("tern %s\n", TN_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "-h") == 0) {
+            main_usage(stdout);
+            return 0;
+        } else {
+            main_usage(stderr);
+            return 2;
+        }
+    }
+    if (!path) {
+        main_usage(stderr);
+        return 2;
+    }
+
+    tn_config_t cfg;
+    char *err = NULL;
+    if (tn_config_load(path, &cfg, &err) < 0) {
+        fprintf(stderr, "ternd: %s\n", err);
+        tn_free(err);
+        return 1;
+    }
+    tn_log_set_level(cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    tn_server_t *srv = &main_srv;
+    srv->loop = uv_default_loop();
+    srv->cfg = &cfg;
+    srv->started = time(NULL);
+    tn_random_bytes(srv->secret, sizeof srv->secret);
+    tn_hmap_init(&srv->sessions);
+    tn_hmap_init(&srv->users);
+    int rc = 1;
+
+    srv->tls = tn_tls_server_ctx(cfg.tls_cert, cfg.tls_key, &err);
+    if (!srv->tls)
+        goto fail;
+    srv->store = tn_store_open(srv->loop, cfg.storage_backend,
+                               cfg.storage_path, &err);
+    if (!srv->store)
+        goto fail;
+    if (tn_modules_load(srv, &err) < 0)
+        goto fail;
+    if (tn_c2s_listen(srv, &err) < 0)
+        goto fail;
+
+    uv_signal_init(srv->loop, &main_sigterm);
+    uv_signal_init(srv->loop, &main_sigint);
+    uv_signal_start(&main_sigterm, main_signal_cb, SIGTERM);
+    uv_signal_start(&main_sigint, main_signal_cb, SIGINT);
+    tn_log(TN_LOG_INFO, "tern %s serving %zu host(s), first %s", TN_VERSION,
+           cfg.nhosts, cfg.hosts[0]);
+
+    uv_run(srv->loop, UV_RUN_DEFAULT);
+    rc = 0;
+    goto done;
+
+fail:
+    tn_log(TN_LOG_ERROR, "%s", err ? err : "start-up failed");
+    fprintf(stderr, "ternd: %s\n", err ? err : "start-up failed");
+    tn_free(err);
+    tn_c2s_unlisten(srv);
+    if (srv->store) {
+        tn_store_close(srv->store);
+        srv->store = NULL;
+    }
+    uv_run(srv->loop, UV_RUN_DEFAULT);
+done:
+    tn_modules_unload(srv);
+    tn_hmap_release(&srv->sessions);
+    tn_hmap_release(&srv->users);
+    if (srv->tls)
+        SSL_CTX_free(srv->tls);
+    if (uv_loop_close(srv->loop) != 0) {
+        uv_walk(srv->loop, main_walk_cb, NULL);
+        rc = 1;
+    }
+    if (rc == 0)
+        tn_log(TN_LOG_INFO, "stopped");
+    tn_config_release(&cfg);
+    return rc;
+}

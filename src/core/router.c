@@ -1,0 +1,189 @@
+/* router.c -- where a stanza goes (RFC 6120 10, RFC 6121 8.5 as far as the
+ * foundation goes). Sessions hand it stanzas whose 'from' they stamped;
+ * modules hand it replies. Three destinations are seams with one function
+ * each, to be filled by later work and nowhere else:
+ *   router_offline     message for a local user with no session (IM issue)
+ *   router_other_node  a session on another cluster node (clustering)
+ *   router_remote      a domain not served here (federation)
+ * Until the IM work adds presence, a message to a bare JID goes to every
+ * bound session of the account. */
+#include "core/router.h"
+
+#include <string.h>
+
+#include "core/module.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "xml/ns.h"
+#include "xmpp/error.h"
+#include "xmpp/jid.h"
+
+void tn_route_error(tn_server_t *srv, const tn_stanza_t *st,
+                    const char *type, const char *cond)
+{
+    if (!tn_stanza_attr(st, "from"))
+        return; /* nobody to tell */
+    tn_stanza_t *e = tn_error_reply(st, type, cond, NULL);
+    if (!e)
+        return;
+    tn_log(TN_LOG_DEBUG, "router: %s error '%s' to %s", st->name, cond,
+           tn_stanza_attr(st, "from"));
+    tn_route(srv, e, NULL);
+    tn_stanza_unref(e);
+}
+
+static int router_is(const tn_stanza_t *st, const char *name)
+{
+    return strcmp(st->name, name) == 0;
+}
+
+static const char *router_type(const tn_stanza_t *st)
+{
+    const char *t = tn_stanza_attr(st, "type");
+    if (t)
+        return t;
+    return router_is(st, "message") ? "normal"
+           : router_is(st, "presence") ? "available"
+                                       : "";
+}
+
+/* Seam: the destination is a domain we do not serve. Federation replaces
+ * this body with the s2s queue; until then the sender learns at once. */
+static void router_remote(tn_server_t *srv, tn_stanza_t *st,
+                          const tn_jid_t *to)
+{
+    tn_log(TN_LOG_DEBUG, "router: no route to remote domain %s",
+           to->domain);
+    tn_route_error(srv, st, TN_ERR_CANCEL, "remote-server-not-found");
+}
+
+/* Seam: a message for a local account with no session to take it. The
+ * IM issue stores it (XEP-0160); until then RFC 6121 8.5.2.2 allows
+ * service-unavailable for chat/normal, and groupchat always gets it. */
+static void router_offline(tn_server_t *srv, tn_stanza_t *st)
+{
+    const char *type = router_type(st);
+    if (strcmp(type, "headline") == 0 || strcmp(type, "error") == 0)
+        return;
+    tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
+}
+
+/* Seam: before giving up on a full or bare JID, a cluster asks the other
+ * nodes. One node has none; returns 0 when nothing was routed. */
+static int router_other_node(tn_server_t *srv, tn_stanza_t *st,
+                             const tn_jid_t *to)
+{
+    (void)srv;
+    (void)st;
+    (void)to;
+    return 0;
+}
+
+/* Message to a bare JID (RFC 6121 8.5.2). */
+static void router_message_bare(tn_server_t *srv, tn_stanza_t *st,
+                                const tn_jid_t *to)
+{
+    const char *type = router_type(st);
+    tn_sess_t *s = tn_sessions_user(srv, to->bare);
+    if (!s) {
+        if (!router_other_node(srv, st, to))
+            router_offline(srv, st);
+        return;
+    }
+    if (strcmp(type, "error") == 0 && !s->next_res) {
+        tn_sess_send(s, st);
+        return;
+    }
+    for (; s; s = s->next_res)
+        tn_sess_send(s, st);
+}
+
+static void router_iq_service(tn_server_t *srv, tn_stanza_t *st,
+                              tn_sess_t *sess, const tn_jid_t *from,
+                              const tn_jid_t *to, int target)
+{
+    const char *type = router_type(st);
+    int t = strcmp(type, "get") == 0   ? TN_IQ_GET
+            : strcmp(type, "set") == 0 ? TN_IQ_SET
+                                       : 0;
+    if (!t) {
+        /* Results and errors to the server: nothing of ours waits for
+         * them yet, so they end here (RFC 6120 8.2.3). */
+        tn_log(TN_LOG_DEBUG, "router: dropped iq %s to %s", type, to->full);
+        return;
+    }
+    tn_event_t ev = {srv, st, from, to, sess};
+    if (tn_modules_dispatch_iq(&ev, t, target) == TN_PASS)
+        tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
+}
+
+void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
+{
+    const char *to_s = tn_stanza_attr(st, "to");
+    const char *from_s = tn_stanza_attr(st, "from");
+    tn_jid_t to = {0}, from = {0};
+    if (from_s && tn_jid_parse(from_s, &from) < 0) {
+        tn_log(TN_LOG_WARN, "router: dropped stanza with bad from '%s'",
+               from_s);
+        return;
+    }
+    if (to_s && tn_jid_parse(to_s, &to) < 0) {
+        tn_route_error(srv, st, TN_ERR_MODIFY, "jid-malformed");
+        goto done;
+    }
+    if (!to_s) {
+        if (!sess) {
+            tn_log(TN_LOG_DEBUG, "router: server stanza without 'to'");
+            goto done;
+        }
+        if (router_is(st, "presence"))
+            goto done; /* broadcast: the IM issue's presence module */
+        /* RFC 6120 10.3.3 / 8.1.1.1: handled on behalf of the account. */
+        tn_jid_copy(&sess->jid, &to);
+        tn_free(to.resource);
+        to.resource = NULL;
+        tn_free(to.full);
+        to.full = tn_strdup(to.bare);
+    }
+    if (!tn_config_is_host(srv->cfg, to.domain)) {
+        router_remote(srv, st, &to);
+        goto done;
+    }
+    if (!to.node) {
+        if (router_is(st, "iq"))
+            router_iq_service(srv, st, sess, &from, &to, TN_TO_HOST);
+        else
+            tn_log(TN_LOG_DEBUG, "router: %s to host %s dropped", st->name,
+                   to.domain);
+        goto done;
+    }
+    if (!to.resource) {
+        if (router_is(st, "iq"))
+            router_iq_service(srv, st, sess, &from, &to, TN_TO_BARE);
+        else if (router_is(st, "message"))
+            router_message_bare(srv, st, &to);
+        goto done;
+    }
+    tn_sess_t *dest = tn_sessions_full(srv, to.full);
+    if (dest) {
+        tn_sess_send(dest, st);
+        goto done;
+    }
+    if (router_other_node(srv, st, &to))
+        goto done;
+    if (router_is(st, "iq")) {
+        const char *type = router_type(st);
+        if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)
+            tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
+    } else if (router_is(st, "message")) {
+        /* RFC 6121 8.5.3.2.1: no such resource. */
+        const char *type = router_type(st);
+        if (strcmp(type, "normal") == 0 || strcmp(type, "chat") == 0)
+            router_message_bare(srv, st, &to);
+        else if (strcmp(type, "groupchat") == 0)
+            tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
+    }
+done:
+    tn_jid_release(&to);
+    tn_jid_release(&from);
+}

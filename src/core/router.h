@@ -1,0 +1,26 @@
+/* router.h -- decides where a stanza goes (DESIGN.md "The way a stanza
+ * travels"):
+ *   local session   a full JID bound here; a bare JID by RFC 6121 rules
+ *   local service   the server itself (IQ handlers of loaded modules)
+ *   offline         message for a local user with no session (seam:
+ *                   router_offline in router.c; the IM issue fills it)
+ *   another node    (seam: router_other_node; clustering fills it)
+ *   another domain  (seam: router_remote; federation fills it)
+ * Stanzas arrive with 'from' stamped by the session layer. */
+#ifndef TN_CORE_ROUTER_H
+#define TN_CORE_ROUTER_H
+
+#include "core/server.h"
+#include "core/session.h"
+#include "xml/stanza.h"
+
+/* Routes st (not stolen). sess is the local session it came from, or NULL
+ * when the server itself is the sender. Errors go back to the sender as
+ * stanza errors; nothing is reported to the caller. */
+void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess);
+
+/* Sends the stanza error type/cond for st back to its sender. */
+void tn_route_error(tn_server_t *srv, const tn_stanza_t *st,
+                    const char *type, const char *cond);
+
+#endif

@@ -1,0 +1,668 @@
+/* c2s.c -- client-to-server XML streams (RFC 6120 4, 5, 7, 8 from the
+ * server's side): listeners, the stream header checks, stream features,
+ * STARTTLS, resource binding (and the legacy session IQ of RFC 3921),
+ * stanza validation and 'from' stamping, then hand-off to the router.
+ * SASL lives in c2s_sasl.c; everything past the session is the router's.
+ *
+ * Bounds (SECURITY.md): a stanza limit that is small before
+ * authentication, a total of pre-authentication bytes, an absolute
+ * deadline from accept to bound resource, and a cap on bytes queued
+ * toward a slow reader. Every violation ends the stream with the RFC 6120
+ * condition and a log line. */
+#include <string.h>
+
+#include "core/router.h"
+#include "net/c2s.h"
+#include "net/c2s_int.h"
+#include "net/tls.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/rand.h"
+#include "xml/ns.h"
+#include "xmpp/error.h"
+
+/* Elements below a stanza, and attributes per element: no real client
+ * comes near these. */
+#define C2S_MAX_DEPTH 32
+#define C2S_MAX_ATTRS 64
+/* Stanzas that may queue while a storage call is pending. */
+#define C2S_MAX_QUEUE 16
+
+typedef struct c2s_listener {
+    uv_tcp_t tcp;
+    tn_server_t *srv;
+    const tn_listen_cfg_t *lcfg;
+} c2s_listener_t;
+
+static c2s_t *c2s_all;
+static size_t c2s_nall;
+static uint64_t c2s_next_id = 1;
+static c2s_listener_t *c2s_listeners;
+static size_t c2s_nlisteners;
+
+static void c2s_handle(c2s_t *c, tn_stanza_t *st);
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+void c2s_ref(c2s_t *c)
+{
+    c->refs++;
+}
+
+void c2s_unref(c2s_t *c)
+{
+    if (--c->refs > 0)
+        return;
+    for (size_t i = 0; i < c->qlen; i++)
+        tn_stanza_unref(c->queue[i]);
+    tn_free(c->queue);
+    c2s_sasl_reset(c);
+    tn_xml_parser_free(c->parser);
+    tn_free(c->stream_id);
+    tn_free(c->host);
+    tn_free(c->user);
+    tn_jid_release(&c->sess.jid);
+    tn_free(c);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+void c2s_write(c2s_t *c, const char *data, size_t len)
+{
+    if (tn_log_enabled(TN_LOG_DEBUG))
+        tn_log(TN_LOG_DEBUG, "c2s %llu out: %.*s",
+               (unsigned long long)c->sess.id, (int)(len > 2000 ? 2000 : len),
+               data);
+    tn_conn_write(c->conn, data, len);
+}
+
+void c2s_write_stanza(c2s_t *c, const tn_stanza_t *st)
+{
+    tn_buf_t b;
+    tn_buf_init(&b);
+    tn_stanza_serialize(st, TN_NS_CLIENT, &b);
+    c2s_write(c, b.data, b.len);
+    tn_buf_release(&b);
+}
+
+/* Our stream header (RFC 6120 4.7), with a fresh stream id. */
+static void c2s_send_header(c2s_t *c, tn_buf_t *out)
+{
+    tn_free(c->stream_id);
+    c->stream_id = tn_random_id(20);
+    tn_buf_puts(out, "<?xml version='1.0'?><stream:stream xmlns='"
+                     TN_NS_CLIENT "' xmlns:stream='" TN_NS_STREAM "' id='");
+    tn_buf_puts(out, c->stream_id);
+    tn_buf_puts(out, "'");
+    if (c->host) {
+        tn_buf_puts(out, " from='");
+        tn_buf_append_xml(out, c->host, strlen(c->host), 1);
+        tn_buf_puts(out, "'");
+    }
+    tn_buf_puts(out, " version='1.0' xml:lang='en'>");
+    c->header_sent = 1;
+}
+
+void c2s_close(c2s_t *c, const char *cond, const char *text)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    if (cond)
+        tn_log(TN_LOG_INFO, "c2s %llu %s%s%s: closing with %s%s%s",
+               (unsigned long long)c->sess.id, c->conn->peer,
+               c->sess.bound ? " " : "", c->sess.bound ? c->sess.jid.full : "",
+               cond, text ? ": " : "", text ? text : "");
+    else
+        tn_log(TN_LOG_DEBUG, "c2s %llu: closing",
+               (unsigned long long)c->sess.id);
+    tn_sessions_remove(c->srv, &c->sess);
+    tn_buf_t b;
+    tn_buf_init(&b);
+    /* RFC 6120 4.9.1.2: an error before our header still opens one. */
+    if (!c->header_sent)
+        c2s_send_header(c, &b);
+    if (cond)
+        tn_stream_error_write(&b, cond, text);
+    tn_buf_puts(&b, "</stream:stream>");
+    c2s_write(c, b.data, b.len);
+    tn_buf_release(&b);
+    if (c->in_feed)
+        tn_xml_parser_stop(c->parser);
+    tn_conn_close(c->conn);
+}
+
+static int c2s_sess_send(tn_sess_t *s, tn_stanza_t *st)
+{
+    c2s_t *c = (c2s_t *)s;
+    if (c->closing)
+        return TN_ECLOSED;
+    if (tn_conn_queued(c->conn) > c->srv->cfg->max_out_queue) {
+        c2s_close(c, "policy-violation", "Too much data queued");
+        return TN_ELIMIT;
+    }
+    c2s_write_stanza(c, st);
+    return 0;
+}
+
+static void c2s_sess_close(tn_sess_t *s, const char *cond, const char *text)
+{
+    c2s_close((c2s_t *)s, cond, text);
+}
+
+static const tn_sess_ops_t c2s_sess_ops = {
+    .send = c2s_sess_send,
+    .close = c2s_sess_close,
+};
+
+/* ---- stream ------------------------------------------------------------ */
+
+static void c2s_set_limits(c2s_t *c)
+{
+    const tn_config_t *cfg = c->srv->cfg;
+    tn_xml_limits_t lim = {
+        .max_stanza = c->authed ? cfg->max_stanza_size
+                                : cfg->max_preauth_stanza,
+        .max_depth = C2S_MAX_DEPTH,
+        .max_attrs = C2S_MAX_ATTRS,
+    };
+    tn_xml_parser_set_limits(c->parser, &lim);
+}
+
+void c2s_restart(c2s_t *c)
+{
+    /* Whatever was queued belongs to the stream that just ended. */
+    for (size_t i = 0; i < c->qlen; i++)
+        tn_stanza_unref(c->queue[i]);
+    c->qlen = 0;
+    c->opened = 0;
+    c->header_sent = 0;
+    tn_xml_parser_reset(c->parser);
+    c2s_set_limits(c);
+}
+
+static int c2s_tls_offered(const c2s_t *c)
+{
+    return c->lcfg->tls == TN_TLS_STARTTLS && !c->tls;
+}
+
+static void c2s_send_features(c2s_t *c, tn_buf_t *b)
+{
+    tn_buf_puts(b, "<stream:features>");
+    if (!c->authed) {
+        if (c2s_tls_offered(c)) {
+            tn_buf_puts(b, "<starttls xmlns='" TN_NS_TLS "'>");
+            if (c->srv->cfg->require_tls)
+                tn_buf_puts(b, "<required/>");
+            tn_buf_puts(b, "</starttls>");
+        }
+        if (c->tls || !c->srv->cfg->require_tls)
+            c2s_sasl_features(c, b);
+    } else {
+        tn_buf_puts(b, "<bind xmlns='" TN_NS_BIND "'/>"
+                       "<session xmlns='" TN_NS_SESSION "'><optional/>"
+                       "</session>");
+    }
+    tn_buf_puts(b, "</stream:features>");
+}
+
+static void c2s_on_stream_open(void *ud, const char *name, const char *ns,
+                               const char *default_ns, const char **attrs)
+{
+    c2s_t *c = ud;
+    if (c->closing)
+        return;
+    const char *to = NULL, *version = NULL;
+    for (size_t i = 0; attrs[i]; i += 2) {
+        if (strcmp(attrs[i], "to") == 0)
+            to = attrs[i + 1];
+        else if (strcmp(attrs[i], "version") == 0)
+            version = attrs[i + 1];
+    }
+    c->opened = 1;
+    /* RFC 6120 4.8.1: the stream element in the streams namespace; the
+     * content namespace jabber:client. */
+    if (strcmp(name, "stream") != 0 || strcmp(ns, TN_NS_STREAM) != 0 ||
+        !default_ns || strcmp(default_ns, TN_NS_CLIENT) != 0) {
+        c2s_close(c, "invalid-namespace", NULL);
+        return;
+    }
+    char *host = to ? tn_jid_nameprep(to) : NULL;
+    if (!host || !tn_config_is_host(c->srv->cfg, host) ||
+        (c->host && c->authed && strcmp(host, c->host) != 0)) {
+        /* After authentication the host may not change (CVE-2018-10847). */
+        tn_free(host);
+        c2s_close(c, "host-unknown", NULL);
+        return;
+    }
+    tn_free(c->host);
+    c->host = host;
+    /* RFC 6120 4.7.5: no version means 0.9; we speak 1.x only. */
+    if (!version || strncmp(version, "1.", 2) != 0) {
+        c2s_close(c, "unsupported-version", NULL);
+        return;
+    }
+    tn_buf_t b;
+    tn_buf_init(&b);
+    c2s_send_header(c, &b);
+    c2s_send_features(c, &b);
+    c2s_write(c, b.data, b.len);
+    tn_buf_release(&b);
+}
+
+static void c2s_on_stream_close(void *ud)
+{
+    c2s_t *c = ud;
+    tn_log(TN_LOG_DEBUG, "c2s %llu: peer closed its stream",
+           (unsigned long long)c->sess.id);
+    c2s_close(c, NULL, NULL);
+}
+
+static void c2s_on_stanza(void *ud, tn_stanza_t *st)
+{
+    c2s_t *c = ud;
+    if (c->closing) {
+        tn_stanza_unref(st);
+        return;
+    }
+    if (c->busy) {
+        if (c->qlen >= C2S_MAX_QUEUE) {
+            tn_stanza_unref(st);
+            c2s_close(c, "policy-violation", "Too many stanzas in flight");
+            return;
+        }
+        c->queue = tn_realloc(c->queue, (c->qlen + 1) * sizeof *c->queue);
+        c->queue[c->qlen++] = st;
+        return;
+    }
+    c2s_handle(c, st);
+    tn_stanza_unref(st);
+}
+
+void c2s_unbusy(c2s_t *c)
+{
+    c->busy = 0;
+    while (c->qlen > 0 && !c->busy && !c->closing) {
+        tn_stanza_t *st = c->queue[0];
+        memmove(c->queue, c->queue + 1, (c->qlen - 1) * sizeof *c->queue);
+        c->qlen--;
+        c2s_handle(c, st);
+        tn_stanza_unref(st);
+    }
+}
+
+/* ---- STARTTLS (RFC 6120 5) --------------------------------------------- */
+
+static void c2s_starttls(c2s_t *c)
+{
+    if (!c2s_tls_offered(c)) {
+        c2s_write_lit(c, "<failure xmlns='" TN_NS_TLS "'/>");
+        c2s_close(c, NULL, NULL);
+        return;
+    }
+    c2s_write_lit(c, "<proceed xmlns='" TN_NS_TLS "'/>");
+    if (tn_conn_start_tls(c->conn, c->srv->tls) < 0) {
+        c2s_close(c, "internal-server-error", NULL);
+        return;
+    }
+    /* Plaintext pipelined after <starttls/> is discarded with the rest of
+     * this feed (STARTTLS injection); the next stream starts after TLS. */
+    c2s_restart(c);
+}
+
+/* ---- binding (RFC 6120 7) ---------------------------------------------- */
+
+static void c2s_iq_reply(c2s_t *c, const tn_stanza_t *iq, tn_stanza_t *r)
+{
+    const char *id = tn_stanza_attr(iq, "id");
+    if (id)
+        tn_stanza_set_attr(r, "id", id);
+    c2s_write_stanza(c, r);
+}
+
+static void c2s_iq_error(c2s_t *c, const tn_stanza_t *iq, const char *type,
+                         const char *cond)
+{
+    tn_stanza_t *e = tn_error_reply(iq, type, cond, NULL);
+    if (e) {
+        c2s_write_stanza(c, e);
+        tn_stanza_unref(e);
+    }
+}
+
+static void c2s_bind(c2s_t *c, tn_stanza_t *iq, tn_stanza_t *bind)
+{
+    if (c->sess.bound) {
+        c2s_iq_error(c, iq, TN_ERR_CANCEL, "not-allowed");
+        return;
+    }
+    char *want = tn_stanza_child_text(bind, "resource", TN_NS_BIND);
+    char *res = NULL;
+    if (want && *want) {
+        res = tn_jid_resourceprep(want);
+        if (!res) {
+            tn_free(want);
+            c2s_iq_error(c, iq, TN_ERR_MODIFY, "bad-request");
+            return;
+        }
+    } else {
+        res = tn_random_id(12);
+    }
+    tn_free(want);
+    tn_jid_t jid;
+    int rc = tn_jid_make(c->user, c->host, res, &jid);
+    tn_free(res);
+    if (rc < 0) {
+        c2s_iq_error(c, iq, TN_ERR_MODIFY, "bad-request");
+        return;
+    }
+    c->sess.jid = jid;
+    tn_sessions_add(c->srv, &c->sess);
+    tn_conn_timer(c->conn, 0); /* the pre-bind deadline is met */
+    tn_log(TN_LOG_INFO, "c2s %llu %s: bound %s",
+           (unsigned long long)c->sess.id, c->conn->peer, jid.full);
+    tn_stanza_t *r = tn_stanza_new("iq", TN_NS_CLIENT);
+    tn_stanza_set_attr(r, "type", "result");
+    tn_stanza_t *b = tn_stanza_add_child(r, "bind", TN_NS_BIND);
+    tn_stanza_t *j = tn_stanza_add_child(b, "jid", NULL);
+    tn_stanza_add_text(j, jid.full, strlen(jid.full));
+    c2s_iq_reply(c, iq, r);
+    tn_stanza_unref(r);
+}
+
+/* ---- stanzas (RFC 6120 8) ---------------------------------------------- */
+
+static int c2s_is(const tn_stanza_t *st, const char *name, const char *ns)
+{
+    return strcmp(st->name, name) == 0 && strcmp(st->ns, ns) == 0;
+}
+
+/* RFC 6120 8.2.3: checks an IQ's id, type and payload count. Returns 0
+ * or sends bad-request and returns -1. */
+static int c2s_iq_valid(c2s_t *c, tn_stanza_t *st)
+{
+    const char *type = tn_stanza_attr(st, "type");
+    const char *id = tn_stanza_attr(st, "id");
+    size_t n = tn_stanza_nelements(st);
+    int ok = id && type;
+    if (ok && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
+        ok = n == 1;
+    else if (ok && strcmp(type, "result") == 0)
+        ok = n <= 1;
+    else if (ok && strcmp(type, "error") != 0)
+        ok = 0;
+    if (ok)
+        return 0;
+    if (!type || strcmp(type, "error") != 0)
+        c2s_iq_error(c, st, TN_ERR_MODIFY, "bad-request");
+    return -1;
+}
+
+static void c2s_stanza(c2s_t *c, tn_stanza_t *st)
+{
+    if (strcmp(st->ns, TN_NS_CLIENT) != 0 ||
+        (strcmp(st->name, "message") != 0 &&
+         strcmp(st->name, "presence") != 0 && strcmp(st->name, "iq") != 0)) {
+        c2s_close(c, "unsupported-stanza-type", NULL);
+        return;
+    }
+    int is_iq = strcmp(st->name, "iq") == 0;
+    if (is_iq && c2s_iq_valid(c, st) < 0)
+        return;
+    if (is_iq && !tn_stanza_attr(st, "to")) {
+        tn_stanza_t *p = tn_stanza_child(st, NULL, NULL);
+        const char *type = tn_stanza_attr(st, "type");
+        if (p && strcmp(type, "set") == 0 &&
+            c2s_is(p, "bind", TN_NS_BIND)) {
+            c2s_bind(c, st, p);
+            return;
+        }
+        if (p && strcmp(type, "set") == 0 &&
+            c2s_is(p, "session", TN_NS_SESSION)) {
+            /* RFC 3921 3: a no-op kept for old clients. */
+            tn_stanza_t *r = tn_stanza_new("iq", TN_NS_CLIENT);
+            tn_stanza_set_attr(r, "type", "result");
+            c2s_iq_reply(c, st, r);
+            tn_stanza_unref(r);
+            return;
+        }
+    }
+    if (!c->sess.bound) {
+        c2s_close(c, "not-authorized", "Bind a resource first");
+        return;
+    }
+    /* RFC 6120 8.1.2.1: the server stamps 'from'; a forged one never
+     * passes. The tree is ours alone (one reference), so edit in place. */
+    tn_stanza_set_attr(st, "from", c->sess.jid.full);
+    tn_route(c->srv, st, &c->sess);
+}
+
+static void c2s_handle(c2s_t *c, tn_stanza_t *st)
+{
+    if (tn_log_enabled(TN_LOG_DEBUG)) {
+        char *s = tn_stanza_to_string(st, TN_NS_CLIENT);
+        tn_log(TN_LOG_DEBUG, "c2s %llu in: %.2000s",
+               (unsigned long long)c->sess.id, s);
+        tn_free(s);
+    }
+    if (!c->authed) {
+        if (c2s_is(st, "starttls", TN_NS_TLS)) {
+            c2s_starttls(c);
+            return;
+        }
+        /* SECURITY.md: when TLS is required nothing but <starttls/> is
+         * accepted before it; <auth/> learns why. */
+        if (c2s_tls_offered(c) && c->srv->cfg->require_tls &&
+            !c2s_is(st, "auth", TN_NS_SASL)) {
+            c2s_close(c, "not-authorized", "STARTTLS is required");
+            return;
+        }
+        if (strcmp(st->ns, TN_NS_SASL) == 0) {
+            c2s_sasl_handle(c, st);
+            return;
+        }
+        c2s_close(c, "not-authorized", NULL);
+        return;
+    }
+    c2s_stanza(c, st);
+}
+
+/* ---- connection callbacks ---------------------------------------------- */
+
+static void c2s_on_data(tn_conn_t *conn, const char *data, size_t len)
+{
+    c2s_t *c = conn->ud;
+    if (c->closing)
+        return;
+    if (!c->authed) {
+        c->preauth_bytes += len;
+        /* All of a login fits in a few KiB; 8 stanzas' worth is plenty. */
+        if (c->preauth_bytes > 8 * c->srv->cfg->max_preauth_stanza) {
+            c2s_close(c, "policy-violation", "Too much data before login");
+            return;
+        }
+    }
+    c2s_ref(c);
+    c->in_feed = 1;
+    int rc = tn_xml_parser_feed(c->parser, data, len);
+    c->in_feed = 0;
+    if (rc < 0 && rc != TN_XML_E_STOPPED && !c->closing) {
+        const char *cond = rc == TN_XML_E_RESTRICTED   ? "restricted-xml"
+                           : rc == TN_XML_E_POLICY     ? "policy-violation"
+                           : rc == TN_XML_E_BAD_FORMAT ? "bad-format"
+                                                       : "not-well-formed";
+        tn_log(TN_LOG_INFO, "c2s %llu %s: bad XML: %s",
+               (unsigned long long)c->sess.id, conn->peer,
+               tn_xml_parser_error(c->parser));
+        c2s_close(c, cond, NULL);
+    }
+    c2s_unref(c);
+}
+
+static void c2s_on_tls_ready(tn_conn_t *conn)
+{
+    c2s_t *c = conn->ud;
+    c->tls = 1;
+}
+
+static void c2s_on_eof(tn_conn_t *conn, int err)
+{
+    c2s_t *c = conn->ud;
+    if (c->closing) {
+        tn_conn_abort(conn);
+        return;
+    }
+    tn_log(TN_LOG_DEBUG, "c2s %llu: connection ended (%s)",
+           (unsigned long long)c->sess.id, err ? tn_strerror(err) : "eof");
+    c2s_close(c, NULL, NULL);
+}
+
+static void c2s_on_timeout(tn_conn_t *conn)
+{
+    c2s_t *c = conn->ud;
+    if (!c->sess.bound)
+        c2s_close(c, "connection-timeout", "Login took too long");
+}
+
+static void c2s_on_closed(tn_conn_t *conn)
+{
+    c2s_t *c = conn->ud;
+    tn_sessions_remove(c->srv, &c->sess);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c2s_all = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c2s_nall--;
+    tn_log(TN_LOG_DEBUG, "c2s %llu: closed", (unsigned long long)c->sess.id);
+    c2s_unref(c);
+}
+
+static const tn_conn_ops_t c2s_conn_ops = {
+    .data = c2s_on_data,
+    .tls_ready = c2s_on_tls_ready,
+    .eof = c2s_on_eof,
+    .timeout = c2s_on_timeout,
+    .closed = c2s_on_closed,
+};
+
+static const tn_xml_cbs_t c2s_xml_cbs = {
+    .stream_open = c2s_on_stream_open,
+    .stanza = c2s_on_stanza,
+    .stream_close = c2s_on_stream_close,
+};
+
+/* ---- listeners --------------------------------------------------------- */
+
+static void c2s_on_connection(uv_stream_t *server, int status)
+{
+    c2s_listener_t *l = server->data;
+    if (status < 0) {
+        tn_log(TN_LOG_WARN, "c2s: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    c2s_t *c = TN_NEW(c2s_t);
+    c->srv = l->srv;
+    c->lcfg = l->lcfg;
+    c->refs = 1; /* dropped in c2s_on_closed */
+    c->sess.ops = &c2s_sess_ops;
+    c->sess.srv = l->srv;
+    c->sess.id = c2s_next_id++;
+    c->conn = tn_conn_new(l->srv->loop, &c2s_conn_ops, c);
+    tn_xml_limits_t lim = {l->srv->cfg->max_preauth_stanza, C2S_MAX_DEPTH,
+                           C2S_MAX_ATTRS};
+    c->parser = tn_xml_parser_new(&lim, &c2s_xml_cbs, c);
+    c->next = c2s_all;
+    if (c2s_all)
+        c2s_all->prev = c;
+    c2s_all = c;
+    c2s_nall++;
+    if (uv_accept(server, (uv_stream_t *)&c->conn->tcp) < 0 ||
+        tn_conn_start(c->conn) < 0) {
+        c->closing = 1;
+        tn_conn_abort(c->conn);
+        return;
+    }
+    snprintf(c->sess.peer, sizeof c->sess.peer, "%s", c->conn->peer);
+    tn_log(TN_LOG_DEBUG, "c2s %llu: connection from %s",
+           (unsigned long long)c->sess.id, c->conn->peer);
+    tn_conn_timer(c->conn,
+                  (uint64_t)l->srv->cfg->preauth_timeout * 1000);
+    if (c->lcfg->tls == TN_TLS_DIRECT) {
+        if (tn_conn_start_tls(c->conn, l->srv->tls) < 0) {
+            c->closing = 1;
+            tn_conn_abort(c->conn);
+        }
+    }
+}
+
+int tn_c2s_listen(tn_server_t *srv, char **err)
+{
+    const tn_config_t *cfg = srv->cfg;
+    c2s_listeners = tn_calloc(cfg->nlisten, sizeof *c2s_listeners);
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const tn_listen_cfg_t *lc = &cfg->listen[i];
+        if (lc->service != TN_SVC_C2S)
+            continue;
+        struct sockaddr_storage ss;
+        if (uv_ip4_addr(lc->ip, lc->port, (struct sockaddr_in *)&ss) &&
+            uv_ip6_addr(lc->ip, lc->port, (struct sockaddr_in6 *)&ss)) {
+            *err = tn_sprintf("bad listen address %s", lc->ip);
+            return TN_EIO;
+        }
+        c2s_listener_t *l = &c2s_listeners[c2s_nlisteners++];
+        l->srv = srv;
+        l->lcfg = lc;
+        uv_tcp_init(srv->loop, &l->tcp);
+        l->tcp.data = l;
+        int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&l->tcp, 1024, c2s_on_connection);
+        if (rc < 0) {
+            *err = tn_sprintf("cannot listen on %s port %d: %s", lc->ip,
+                              lc->port, uv_strerror(rc));
+            return TN_EIO;
+        }
+        tn_log(TN_LOG_INFO, "c2s listening on %s port %d (%s)", lc->ip,
+               lc->port,
+               lc->tls == TN_TLS_DIRECT ? "direct TLS"
+               : lc->tls == TN_TLS_NONE ? "no TLS"
+                                        : "STARTTLS");
+    }
+    return 0;
+}
+
+static void c2s_listener_closed(uv_handle_t *h)
+{
+    (void)h;
+    if (--c2s_nlisteners == 0) {
+        tn_free(c2s_listeners);
+        c2s_listeners = NULL;
+    }
+}
+
+void tn_c2s_unlisten(tn_server_t *srv)
+{
+    (void)srv;
+    size_t n = c2s_nlisteners;
+    if (!n) {
+        tn_free(c2s_listeners);
+        c2s_listeners = NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&c2s_listeners[i].tcp, c2s_listener_closed);
+}
+
+void tn_c2s_close_all(tn_server_t *srv, const char *cond)
+{
+    (void)srv;
+    for (c2s_t *c = c2s_all; c; c = c->next)
+        c2s_close(c, cond, NULL);
+}
+
+size_t tn_c2s_count(void)
+{
+    return c2s_nall;
+}

@@ -1,0 +1,341 @@
+/* conn.c -- TCP and TLS (memory BIOs) connections on libuv. See conn.h. */
+#include "net/conn.h"
+
+#include <openssl/err.h>
+#include <string.h>
+
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* Seconds a closing connection may take to flush before it is cut. */
+#define CONN_CLOSE_GRACE_MS 5000
+/* Bytes kept allocated in an idle output buffer; more is given back so an
+ * idle session stays small. */
+#define CONN_KEEP_BUF 16384
+
+/* libuv runs each alloc_cb immediately before its read_cb on the loop
+ * thread, so one buffer serves every connection. */
+static char conn_rbuf[65536];
+
+static void conn_flush(tn_conn_t *c);
+static void conn_finish(tn_conn_t *c);
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    tn_conn_t *c = h->data;
+    if (--c->handles > 0)
+        return;
+    if (c->ops->closed)
+        c->ops->closed(c);
+    if (c->ssl)
+        SSL_free(c->ssl);
+    tn_buf_release(&c->pend);
+    tn_buf_release(&c->fly);
+    tn_free(c);
+}
+
+tn_conn_t *tn_conn_new(uv_loop_t *loop, const tn_conn_ops_t *ops, void *ud)
+{
+    tn_conn_t *c = TN_NEW(tn_conn_t);
+    c->ops = ops;
+    c->ud = ud;
+    uv_tcp_init(loop, &c->tcp);
+    uv_timer_init(loop, &c->timer);
+    c->tcp.data = c->timer.data = c->wreq.data = c->sreq.data = c;
+    c->handles = 2;
+    tn_buf_init(&c->pend);
+    tn_buf_init(&c->fly);
+    strcpy(c->peer, "?");
+    return c;
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    buf->base = conn_rbuf;
+    buf->len = sizeof conn_rbuf;
+}
+
+/* Moves whatever OpenSSL produced into the output queue. */
+static void conn_drain_wbio(tn_conn_t *c)
+{
+    char tmp[16384];
+    int n;
+    while ((n = BIO_read(c->wbio, tmp, sizeof tmp)) > 0)
+        tn_buf_append(&c->pend, tmp, (size_t)n);
+}
+
+static void conn_tls_error(tn_conn_t *c, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char reason[200] = "";
+    if (e)
+        ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    tn_log(TN_LOG_INFO, "conn %s: TLS %s failed %s", c->peer, what, reason);
+}
+
+static void conn_read_tls(tn_conn_t *c, const char *data, size_t len)
+{
+    if (BIO_write(c->rbio, data, (int)len) != (int)len) {
+        c->ops->eof(c, TN_ETLS);
+        return;
+    }
+    if (!c->tls_up) {
+        int r = SSL_do_handshake(c->ssl);
+        conn_drain_wbio(c);
+        conn_flush(c);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                conn_tls_error(c, "handshake");
+                c->ops->eof(c, TN_ETLS);
+            }
+            return;
+        }
+        c->tls_up = 1;
+        tn_log(TN_LOG_DEBUG, "conn %s: %s %s", c->peer,
+               SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+        c->ops->tls_ready(c);
+        if (c->closing)
+            return;
+    }
+    char plain[16384];
+    for (;;) {
+        int n = SSL_read(c->ssl, plain, sizeof plain);
+        if (n > 0) {
+            c->ops->data(c, plain, (size_t)n);
+            if (c->closing)
+                break;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            c->ops->eof(c, 0);
+        } else {
+            conn_tls_error(c, "read");
+            c->ops->eof(c, TN_ETLS);
+        }
+        break;
+    }
+    /* TLS 1.3 may answer reads (tickets, key updates). */
+    if (!c->shut) {
+        conn_drain_wbio(c);
+        conn_flush(c);
+    }
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    tn_conn_t *c = s->data;
+    if (n == 0 || c->closing)
+        return;
+    if (n < 0) {
+        c->ops->eof(c, n == UV_EOF ? 0 : TN_EIO);
+        return;
+    }
+    if (c->ssl)
+        conn_read_tls(c, buf->base, (size_t)n);
+    else
+        c->ops->data(c, buf->base, (size_t)n);
+}
+
+int tn_conn_start(tn_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[48] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, ip, sizeof ip);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, ip, sizeof ip);
+            port = ntohs(a->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb))
+        return TN_EIO;
+    return 0;
+}
+
+int tn_conn_start_tls(tn_conn_t *c, SSL_CTX *ctx)
+{
+    if (c->ssl)
+        return TN_ETLS;
+    c->ssl = SSL_new(ctx);
+    if (!c->ssl)
+        return TN_ETLS;
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_accept_state(c->ssl);
+    return 0;
+}
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+    tn_conn_t *c = req->data;
+    c->writing = 0;
+    c->fly.len = 0;
+    if (c->fly.cap > CONN_KEEP_BUF)
+        tn_buf_release(&c->fly);
+    if (status < 0) {
+        tn_log(TN_LOG_DEBUG, "conn %s: write failed: %s", c->peer,
+               uv_strerror(status));
+        if (!c->closing)
+            c->ops->eof(c, TN_EIO);
+        else
+            tn_conn_abort(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void conn_flush(tn_conn_t *c)
+{
+    if (c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    if (c->pend.len > 0) {
+        uv_buf_t b = uv_buf_init(c->pend.data, (unsigned)c->pend.len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n > 0)
+            tn_buf_consume(&c->pend, (size_t)n);
+        else if (n < 0 && n != UV_EAGAIN) {
+            c->pend.len = 0;
+            if (!c->closing)
+                c->ops->eof(c, TN_EIO);
+            else
+                tn_conn_abort(c);
+            return;
+        }
+    }
+    if (c->pend.len > 0) {
+        tn_buf_t t = c->fly;
+        c->fly = c->pend;
+        c->pend = t;
+        c->pend.len = 0;
+        uv_buf_t b = uv_buf_init(c->fly.data, (unsigned)c->fly.len);
+        c->writing = 1;
+        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1,
+                     conn_write_cb) < 0) {
+            c->writing = 0;
+            tn_conn_abort(c);
+        }
+        return;
+    }
+    if (c->pend.cap > CONN_KEEP_BUF)
+        tn_buf_release(&c->pend);
+    if (c->closing)
+        conn_finish(c);
+}
+
+int tn_conn_write(tn_conn_t *c, const char *data, size_t len)
+{
+    if (c->shut || uv_is_closing((uv_handle_t *)&c->tcp))
+        return TN_ECLOSED;
+    if (c->ssl) {
+        if (SSL_write(c->ssl, data, (int)len) <= 0) {
+            conn_tls_error(c, "write");
+            return TN_ETLS;
+        }
+        conn_drain_wbio(c);
+    } else {
+        tn_buf_append(&c->pend, data, len);
+    }
+    conn_flush(c);
+    return 0;
+}
+
+size_t tn_conn_queued(const tn_conn_t *c)
+{
+    return c->pend.len + c->fly.len;
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+    tn_conn_t *c = t->data;
+    if (c->closing) {
+        tn_log(TN_LOG_DEBUG, "conn %s: close timed out", c->peer);
+        tn_conn_abort(c);
+        return;
+    }
+    if (c->ops->timeout)
+        c->ops->timeout(c);
+}
+
+void tn_conn_timer(tn_conn_t *c, uint64_t ms)
+{
+    if (c->closing || uv_is_closing((uv_handle_t *)&c->timer))
+        return;
+    if (ms)
+        uv_timer_start(&c->timer, conn_timer_cb, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+void tn_conn_pause(tn_conn_t *c)
+{
+    if (!c->closing)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void tn_conn_resume(tn_conn_t *c)
+{
+    if (!c->closing)
+        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+}
+
+static void conn_close_handles(tn_conn_t *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+static void conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn_close_handles(req->data);
+}
+
+/* Everything is flushed: send FIN, then close. */
+static void conn_finish(tn_conn_t *c)
+{
+    if (c->shut)
+        return;
+    c->shut = 1;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, conn_shutdown_cb) < 0)
+        conn_close_handles(c);
+}
+
+void tn_conn_close(tn_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_start(&c->timer, conn_timer_cb, CONN_CLOSE_GRACE_MS, 0);
+    if (c->ssl && c->tls_up) {
+        SSL_shutdown(c->ssl);
+        conn_drain_wbio(c);
+    }
+    conn_flush(c);
+}
+
+void tn_conn_abort(tn_conn_t *c)
+{
+    c->closing = 1;
+    c->shut = 1;
+    conn_close_handles(c);
+}

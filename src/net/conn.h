@@ -1,0 +1,81 @@
+/* conn.h -- one TCP connection on the loop, optionally under TLS through
+ * OpenSSL memory BIOs (STARTTLS or direct TLS). Delivers plaintext to its
+ * owner and takes plaintext to send; knows nothing of XML or XMPP.
+ *
+ * Output is double-buffered: bytes queue in `pend` while `fly` is being
+ * written; uv_try_write is tried first so most writes cost one syscall.
+ *
+ * Lifetime: the owner calls tn_conn_close (graceful: flush, TLS
+ * close_notify, FIN) or tn_conn_abort (now); the conn is never freed from
+ * inside its callbacks. When every handle has closed, ops->closed runs
+ * once and the memory goes. */
+#ifndef TN_NET_CONN_H
+#define TN_NET_CONN_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/buf.h"
+
+typedef struct tn_conn tn_conn_t;
+
+typedef struct tn_conn_ops {
+    /* Plaintext arrived. May call any tn_conn function. */
+    void (*data)(tn_conn_t *c, const char *buf, size_t len);
+    /* The TLS handshake completed. */
+    void (*tls_ready)(tn_conn_t *c);
+    /* The peer closed, or a read or TLS error happened (err: TN_E*).
+     * The owner should close. */
+    void (*eof)(tn_conn_t *c, int err);
+    /* The timer set with tn_conn_timer fired. */
+    void (*timeout)(tn_conn_t *c);
+    /* Everything is closed; c is freed when this returns. */
+    void (*closed)(tn_conn_t *c);
+} tn_conn_ops_t;
+
+struct tn_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    const tn_conn_ops_t *ops;
+    void *ud;            /* the owner's */
+    SSL *ssl;            /* owned; NULL without TLS */
+    BIO *rbio, *wbio;    /* owned by ssl */
+    tn_buf_t pend;       /* plaintext or ciphertext waiting to be written */
+    tn_buf_t fly;        /* bytes of the write in flight */
+    int handles;         /* open libuv handles */
+    unsigned tls_up : 1; /* handshake done */
+    unsigned closing : 1;
+    unsigned writing : 1;
+    unsigned shut : 1;   /* FIN requested */
+    char peer[64];       /* "ip:port" */
+};
+
+/* Allocates a conn and its handles on loop; then uv_accept(server,
+ * (uv_stream_t *)&c->tcp) and tn_conn_start. */
+tn_conn_t *tn_conn_new(uv_loop_t *loop, const tn_conn_ops_t *ops, void *ud);
+/* Starts reading (and records the peer address). Returns 0 or TN_EIO. */
+int tn_conn_start(tn_conn_t *c);
+/* Starts server-side TLS on the connection: for STARTTLS after <proceed/>
+ * was queued, or at once for direct TLS. Returns 0 or TN_ETLS. */
+int tn_conn_start_tls(tn_conn_t *c, SSL_CTX *ctx);
+/* Queues len bytes (encrypted when TLS is on). Returns 0, or TN_ECLOSED
+ * once the conn is closing and its final flush was queued. */
+int tn_conn_write(tn_conn_t *c, const char *data, size_t len);
+/* Bytes queued and not yet written to the socket. */
+size_t tn_conn_queued(const tn_conn_t *c);
+/* (Re)arms the owner's timer: ops->timeout in ms milliseconds; 0 stops. */
+void tn_conn_timer(tn_conn_t *c, uint64_t ms);
+/* Stops / restarts reading (backpressure). */
+void tn_conn_pause(tn_conn_t *c);
+void tn_conn_resume(tn_conn_t *c);
+/* Graceful close: stops reading, flushes, sends TLS close_notify and FIN,
+ * then closes; gives up after a few seconds if the peer does not read. */
+void tn_conn_close(tn_conn_t *c);
+/* Immediate close; queued bytes are lost. */
+void tn_conn_abort(tn_conn_t *c);
+
+#endif

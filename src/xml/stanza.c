@@ -1,0 +1,434 @@
+/* stanza.c -- the reference-counted XML element tree every stanza lives in,
+ * and its serializer.
+ *
+ * Covers the tree operations of stanza.h and the XML output side of
+ * RFC 6120 4.9 / 11: escaping (11.1 restricted XML is produced by never
+ * writing comments, PIs or DTDs), namespace declarations only where an
+ * element leaves its context's default namespace, the "stream:" prefix for
+ * TN_NS_STREAM elements (declared by the stream header, written elsewhere),
+ * and UTF-8 only output (11.6). Parsing lives in parser.c. Element and
+ * attribute names are trusted (they come from code or from the parser);
+ * text and attribute values are not, and are escaped and cleaned so the
+ * output is always well-formed. */
+#include "xml/stanza.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/mem.h"
+#include "xml/ns.h"
+
+static tn_stanza_t *stanza_alloc(const char *name, const char *ns)
+{
+    tn_stanza_t *st = TN_NEW(tn_stanza_t);
+    st->name = tn_strdup(name);
+    st->ns = tn_strdup(ns ? ns : "");
+    return st;
+}
+
+static void stanza_free(tn_stanza_t *st)
+{
+    for (size_t i = 0; i < st->nkids; i++)
+        stanza_free(st->kids[i]);
+    tn_free(st->kids);
+    for (size_t i = 0; i < st->nattrs; i++) {
+        tn_free(st->attrs[i].name);
+        tn_free(st->attrs[i].ns);
+        tn_free(st->attrs[i].value);
+    }
+    tn_free(st->attrs);
+    tn_free(st->name);
+    tn_free(st->ns);
+    tn_free(st->text);
+    tn_free(st);
+}
+
+/* Appends kid to st's children, growing the array geometrically. */
+static void stanza_push_kid(tn_stanza_t *st, tn_stanza_t *kid)
+{
+    if (st->nkids == st->kids_cap) {
+        st->kids_cap = st->kids_cap ? st->kids_cap * 2 : 4;
+        st->kids = tn_realloc(st->kids, st->kids_cap * sizeof *st->kids);
+    }
+    st->kids[st->nkids++] = kid;
+    kid->parent = st;
+}
+
+tn_stanza_t *tn_stanza_new(const char *name, const char *ns)
+{
+    tn_stanza_t *st = stanza_alloc(name, ns);
+    st->refs = 1;
+    return st;
+}
+
+tn_stanza_t *tn_stanza_ref(tn_stanza_t *st)
+{
+    if (st)
+        st->refs++;
+    return st;
+}
+
+void tn_stanza_unref(tn_stanza_t *st)
+{
+    if (!st)
+        return;
+    if (--st->refs > 0)
+        return;
+    stanza_free(st);
+}
+
+static tn_stanza_t *stanza_copy(const tn_stanza_t *src)
+{
+    tn_stanza_t *st = TN_NEW(tn_stanza_t);
+    if (!src->name) {
+        st->text = tn_malloc(src->text_len + 1);
+        if (src->text_len)
+            memcpy(st->text, src->text, src->text_len);
+        st->text[src->text_len] = '\0';
+        st->text_len = src->text_len;
+        return st;
+    }
+    st->name = tn_strdup(src->name);
+    st->ns = tn_strdup(src->ns);
+    if (src->nattrs) {
+        st->attrs = tn_malloc(src->nattrs * sizeof *st->attrs);
+        st->attrs_cap = st->nattrs = src->nattrs;
+        for (size_t i = 0; i < src->nattrs; i++) {
+            st->attrs[i].name = tn_strdup(src->attrs[i].name);
+            st->attrs[i].ns = tn_strdup(src->attrs[i].ns);
+            st->attrs[i].value = tn_strdup(src->attrs[i].value);
+        }
+    }
+    if (src->nkids) {
+        st->kids = tn_malloc(src->nkids * sizeof *st->kids);
+        st->kids_cap = src->nkids;
+        for (size_t i = 0; i < src->nkids; i++)
+            stanza_push_kid(st, stanza_copy(src->kids[i]));
+    }
+    return st;
+}
+
+tn_stanza_t *tn_stanza_copy(const tn_stanza_t *st)
+{
+    tn_stanza_t *c = stanza_copy(st);
+    c->refs = 1;
+    return c;
+}
+
+/* The unqualified attribute `name`, or NULL. */
+static tn_attr_t *stanza_find_attr(const tn_stanza_t *st, const char *name)
+{
+    for (size_t i = 0; i < st->nattrs; i++) {
+        tn_attr_t *a = &st->attrs[i];
+        if (!a->ns && strcmp(a->name, name) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+const char *tn_stanza_attr(const tn_stanza_t *st, const char *name)
+{
+    tn_attr_t *a = stanza_find_attr(st, name);
+    return a ? a->value : NULL;
+}
+
+void tn_stanza_set_attr(tn_stanza_t *st, const char *name, const char *value)
+{
+    tn_attr_t *a = stanza_find_attr(st, name);
+    if (a && value) {
+        char *v = tn_strdup(value); /* value may point into a->value */
+        tn_free(a->value);
+        a->value = v;
+        return;
+    }
+    if (a) {
+        size_t i = (size_t)(a - st->attrs);
+        tn_free(a->name);
+        tn_free(a->value);
+        memmove(a, a + 1, (st->nattrs - i - 1) * sizeof *a);
+        st->nattrs--;
+        return;
+    }
+    if (!value)
+        return;
+    if (st->nattrs == st->attrs_cap) {
+        st->attrs_cap = st->attrs_cap ? st->attrs_cap * 2 : 4;
+        st->attrs = tn_realloc(st->attrs, st->attrs_cap * sizeof *st->attrs);
+    }
+    a = &st->attrs[st->nattrs++];
+    a->name = tn_strdup(name);
+    a->ns = NULL;
+    a->value = tn_strdup(value);
+}
+
+tn_stanza_t *tn_stanza_add_child(tn_stanza_t *st, const char *name,
+                                 const char *ns)
+{
+    tn_stanza_t *kid = stanza_alloc(name, ns ? ns : st->ns);
+    stanza_push_kid(st, kid);
+    return kid;
+}
+
+void tn_stanza_add_text(tn_stanza_t *st, const char *text, size_t len)
+{
+    if (len == 0)
+        return;
+    tn_stanza_t *last = st->nkids ? st->kids[st->nkids - 1] : NULL;
+    if (last && !last->name) {
+        last->text = tn_realloc(last->text, last->text_len + len + 1);
+        memcpy(last->text + last->text_len, text, len);
+        last->text_len += len;
+        last->text[last->text_len] = '\0';
+        return;
+    }
+    tn_stanza_t *t = TN_NEW(tn_stanza_t);
+    t->text = tn_malloc(len + 1);
+    memcpy(t->text, text, len);
+    t->text[len] = '\0';
+    t->text_len = len;
+    stanza_push_kid(st, t);
+}
+
+tn_stanza_t *tn_stanza_add_copy(tn_stanza_t *st, const tn_stanza_t *child)
+{
+    if (!child->name) {
+        /* Keep the "adjacent text is one node" invariant. */
+        tn_stanza_add_text(st, child->text, child->text_len);
+        return st->nkids ? st->kids[st->nkids - 1] : NULL;
+    }
+    tn_stanza_t *c = stanza_copy(child);
+    stanza_push_kid(st, c);
+    return c;
+}
+
+void tn_stanza_remove(tn_stanza_t *st, tn_stanza_t *kid)
+{
+    for (size_t i = 0; i < st->nkids; i++) {
+        if (st->kids[i] != kid)
+            continue;
+        memmove(&st->kids[i], &st->kids[i + 1],
+                (st->nkids - i - 1) * sizeof *st->kids);
+        st->nkids--;
+        stanza_free(kid);
+        return;
+    }
+}
+
+tn_stanza_t *tn_stanza_child(const tn_stanza_t *st, const char *name,
+                             const char *ns)
+{
+    for (size_t i = 0; i < st->nkids; i++) {
+        tn_stanza_t *k = st->kids[i];
+        if (!k->name)
+            continue;
+        if (name && strcmp(k->name, name) != 0)
+            continue;
+        if (ns && strcmp(k->ns, ns) != 0)
+            continue;
+        return k;
+    }
+    return NULL;
+}
+
+size_t tn_stanza_nelements(const tn_stanza_t *st)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->nkids; i++)
+        if (st->kids[i]->name)
+            n++;
+    return n;
+}
+
+char *tn_stanza_text(const tn_stanza_t *st)
+{
+    tn_buf_t b;
+    tn_buf_init(&b);
+    if (!st->name) {
+        tn_buf_append(&b, st->text, st->text_len);
+        return tn_buf_steal(&b, NULL);
+    }
+    for (size_t i = 0; i < st->nkids; i++) {
+        const tn_stanza_t *k = st->kids[i];
+        if (!k->name)
+            tn_buf_append(&b, k->text, k->text_len);
+    }
+    return tn_buf_steal(&b, NULL);
+}
+
+char *tn_stanza_child_text(const tn_stanza_t *st, const char *name,
+                           const char *ns)
+{
+    const tn_stanza_t *c = tn_stanza_child(st, name, ns);
+    return c ? tn_stanza_text(c) : NULL;
+}
+
+/* Length of the valid XML character encoded in UTF-8 at s (n bytes left),
+ * or 0 if the bytes there are not one: malformed or overlong UTF-8,
+ * surrogates, U+FFFE/U+FFFF. Control characters are handled by the
+ * caller. */
+static size_t stanza_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0;
+        if (c == 0xED && s[1] > 0x9F)
+            return 0;
+        if (c == 0xEF && s[1] == 0xBF && s[2] >= 0xBE)
+            return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+            (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0;
+        if (c == 0xF4 && s[1] > 0x8F)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Writes s escaped for text (in_attr 0) or a single-quoted attribute value.
+ * Beyond tn_buf_append_xml: CR (and TAB/LF in attributes) become character
+ * references so a parser's normalization gives the same value back; other
+ * C0 controls, which XML 1.0 cannot carry at all, are dropped; bytes that
+ * are not valid UTF-8 XML characters become U+FFFD. */
+static void stanza_escape(tn_buf_t *out, const char *s, size_t n, int in_attr)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0; /* start of the pending run of plain bytes */
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t clen = 1;
+        const char *rep = NULL;
+        if (c >= 0x80) {
+            clen = stanza_utf8_len(u + i, n - i);
+            if (clen) {
+                i += clen;
+                continue;
+            }
+            clen = 1;
+            rep = "\xEF\xBF\xBD";
+        } else if (c == '\r') {
+            rep = "&#13;";
+        } else if (c == '\t' || c == '\n') {
+            if (!in_attr) {
+                i++;
+                continue;
+            }
+            rep = c == '\t' ? "&#9;" : "&#10;";
+        } else {
+            rep = "";
+        }
+        tn_buf_append_xml(out, s + run, i - run, in_attr);
+        tn_buf_puts(out, rep);
+        i += clen;
+        run = i;
+    }
+    tn_buf_append_xml(out, s + run, n - run, in_attr);
+}
+
+static void stanza_write_attr(tn_buf_t *out, const char *prefix,
+                              const char *name, const char *value)
+{
+    tn_buf_append(out, " ", 1);
+    if (prefix) {
+        tn_buf_puts(out, prefix);
+        tn_buf_append(out, ":", 1);
+    }
+    tn_buf_puts(out, name);
+    tn_buf_append(out, "='", 2);
+    stanza_escape(out, value, strlen(value), 1);
+    tn_buf_append(out, "'", 1);
+}
+
+static void stanza_write(const tn_stanza_t *st, const char *ctx, tn_buf_t *out)
+{
+    if (!st->name) {
+        stanza_escape(out, st->text, st->text_len, 0);
+        return;
+    }
+    const char *ns = st->ns ? st->ns : "";
+    int is_stream = strcmp(ns, TN_NS_STREAM) == 0;
+    tn_buf_append(out, "<", 1);
+    if (is_stream)
+        tn_buf_append(out, "stream:", 7);
+    tn_buf_puts(out, st->name);
+    if (!is_stream && strcmp(ns, ctx) != 0) {
+        tn_buf_append(out, " xmlns='", 8);
+        stanza_escape(out, ns, strlen(ns), 1);
+        tn_buf_append(out, "'", 1);
+    }
+    for (size_t i = 0; i < st->nattrs; i++) {
+        const tn_attr_t *a = &st->attrs[i];
+        if (!a->ns) {
+            stanza_write_attr(out, NULL, a->name, a->value);
+        } else if (strcmp(a->ns, TN_NS_XML) == 0) {
+            /* The xml prefix is bound by definition, never declared. */
+            int has = strncmp(a->name, "xml:", 4) == 0;
+            stanza_write_attr(out, has ? NULL : "xml", a->name, a->value);
+        } else {
+            /* Other qualified attributes get a prefix a<N> declared right
+             * here, shared by attributes of the same namespace. */
+            size_t k = i;
+            for (size_t j = 0; j < i; j++) {
+                const tn_attr_t *b = &st->attrs[j];
+                if (b->ns && strcmp(b->ns, a->ns) == 0 &&
+                    strcmp(b->ns, TN_NS_XML) != 0) {
+                    k = j;
+                    break;
+                }
+            }
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "a%zu", k);
+            if (k == i) {
+                tn_buf_printf(out, " xmlns:%s='", prefix);
+                stanza_escape(out, a->ns, strlen(a->ns), 1);
+                tn_buf_append(out, "'", 1);
+            }
+            stanza_write_attr(out, prefix, a->name, a->value);
+        }
+    }
+    if (st->nkids == 0) {
+        tn_buf_append(out, "/>", 2);
+        return;
+    }
+    tn_buf_append(out, ">", 1);
+    /* A stream: prefix leaves the default namespace as it was. */
+    const char *kctx = is_stream ? ctx : ns;
+    for (size_t i = 0; i < st->nkids; i++)
+        stanza_write(st->kids[i], kctx, out);
+    tn_buf_append(out, "</", 2);
+    if (is_stream)
+        tn_buf_append(out, "stream:", 7);
+    tn_buf_puts(out, st->name);
+    tn_buf_append(out, ">", 1);
+}
+
+void tn_stanza_serialize(const tn_stanza_t *st, const char *outer_ns,
+                         tn_buf_t *out)
+{
+    stanza_write(st, outer_ns ? outer_ns : "", out);
+}
+
+char *tn_stanza_to_string(const tn_stanza_t *st, const char *outer_ns)
+{
+    tn_buf_t b;
+    tn_buf_init(&b);
+    tn_stanza_serialize(st, outer_ns, &b);
+    return tn_buf_steal(&b, NULL);
+}
