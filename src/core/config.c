@@ -400,10 +400,11 @@ static int cfg_c2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 {
     static const char *const keys[] = {"require_tls",        "max_stanza_size",
                                        "max_preauth_stanza", "preauth_timeout",
-                                       "auth_attempts",      "max_out_queue"};
-    yaml_node_t *v[6];
+                                       "auth_attempts",      "max_out_queue",
+                                       "auth_ip_failures",   "auth_ip_window"};
+    yaml_node_t *v[8];
     long long x;
-    if (cfg_map(c, n, "c2s", keys, 6, v) < 0)
+    if (cfg_map(c, n, "c2s", keys, 8, v) < 0)
         return TN_EINVAL;
     if (v[0])
         CFG_CHILD(cfg_bool(c, v[0], cp_, &cfg->require_tls), "c2s", keys[0]);
@@ -426,6 +427,14 @@ static int cfg_c2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
         CFG_CHILD(
             cfg_size(c, v[5], cp_, 64 * CFG_K, CFG_G, &cfg->max_out_queue),
             "c2s", keys[5]);
+    if (v[6]) {
+        CFG_CHILD(cfg_int(c, v[6], cp_, 0, 100000, &x), "c2s", keys[6]);
+        cfg->auth_ip_failures = (unsigned)x;
+    }
+    if (v[7]) {
+        CFG_CHILD(cfg_int(c, v[7], cp_, 1, 86400, &x), "c2s", keys[7]);
+        cfg->auth_ip_window = (unsigned)x;
+    }
     return 0;
 }
 
@@ -568,6 +577,8 @@ static void cfg_defaults(tn_config_t *cfg)
     cfg->max_preauth_stanza = 10240;
     cfg->preauth_timeout = 30;
     cfg->auth_attempts = 3;
+    cfg->auth_ip_failures = 10;
+    cfg->auth_ip_window = 60;
     cfg->max_out_queue = 1048576;
 }
 

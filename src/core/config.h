@@ -14,7 +14,8 @@
  *   log: {level: info}
  *   c2s: {require_tls: true, max_stanza_size: 262144,
  *         max_preauth_stanza: 10240, preauth_timeout: 30,
- *         auth_attempts: 3, max_out_queue: 1048576}
+ *         auth_attempts: 3, max_out_queue: 1048576,
+ *         auth_ip_failures: 10, auth_ip_window: 60}
  *   modules: [ping, disco, version]     # default: every built-in module
  */
 #ifndef TN_CORE_CONFIG_H
@@ -50,6 +51,9 @@ typedef struct tn_config {
     unsigned preauth_timeout; /* seconds from accept to bound; 30 */
     unsigned auth_attempts;  /* failed SASL attempts per stream; 3 */
     size_t max_out_queue;    /* bytes queued toward a slow reader; 1 MiB */
+    unsigned auth_ip_failures; /* failed logins per IP per window; 10;
+                                  0: no per-IP limit */
+    unsigned auth_ip_window; /* seconds; 60 */
     char **modules;          /* owned; NULL: every built-in module */
     size_t nmodules;
 } tn_config_t;

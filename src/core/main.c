@@ -110,6 +110,7 @@ int main(int argc, char **argv)
     tn_random_bytes(srv->secret, sizeof srv->secret);
     tn_hmap_init(&srv->sessions);
     tn_hmap_init(&srv->users);
+    tn_hmap_init(&srv->authfail);
     int rc = 1;
 
     srv->tls = tn_tls_server_ctx(cfg.tls_cert, cfg.tls_key, &err);
@@ -149,6 +150,7 @@ done:
     tn_modules_unload(srv);
     tn_hmap_release(&srv->sessions);
     tn_hmap_release(&srv->users);
+    tn_c2s_authfail_release(srv);
     if (srv->tls)
         SSL_CTX_free(srv->tls);
     if (uv_loop_close(srv->loop) != 0) {

@@ -12,6 +12,8 @@ void tn_c2s_unlisten(tn_server_t *srv);
 /* Closes every c2s stream, bound or not, with the stream error cond (NULL:
  * a plain </stream:stream>), for shutdown. */
 void tn_c2s_close_all(tn_server_t *srv, const char *cond);
+/* Frees the per-IP failed-login table (at exit). */
+void tn_c2s_authfail_release(tn_server_t *srv);
 /* Number of c2s connections still open (closing ones included). */
 size_t tn_c2s_count(void);
 

@@ -7,7 +7,9 @@
  * stream; after cfg->auth_attempts the stream ends with policy-violation
  * (RFC 6120 6.4.5). Never logs a SASL payload. */
 #include <string.h>
+#include <time.h>
 
+#include "net/c2s.h"
 #include "net/c2s_int.h"
 #include "net/tls.h"
 #include "store/store.h"
@@ -88,6 +90,91 @@ void c2s_sasl_reset(c2s_t *c)
     c->mech = C2S_MECH_NONE;
 }
 
+/* ---- failed logins per IP (SECURITY.md) -------------------------------- */
+
+/* Table entries: failures of one address in the window that started at
+ * `start`. The table is pruned of expired windows when it grows, so its
+ * size is bounded by the addresses seen failing within one window. */
+typedef struct sasl_ipfail {
+    time_t start;
+    unsigned n;
+} sasl_ipfail_t;
+
+#define SASL_IPFAIL_PRUNE 4096
+
+/* The address part of "ip:port" into buf. */
+static const char *sasl_ip(const c2s_t *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", c->conn->peer);
+    char *colon = strrchr(buf, ':');
+    if (colon)
+        *colon = '\0';
+    return buf;
+}
+
+static sasl_ipfail_t *sasl_ipfail_get(c2s_t *c)
+{
+    char ip[64];
+    sasl_ipfail_t *f = tn_hmap_get(&c->srv->authfail, sasl_ip(c, ip, 64));
+    if (f && time(NULL) - f->start >= (time_t)c->srv->cfg->auth_ip_window)
+        f->n = 0, f->start = time(NULL);
+    return f;
+}
+
+static void sasl_ipfail_prune(tn_server_t *srv)
+{
+    time_t now = time(NULL);
+    size_t it, n = 0;
+    char **dead = tn_calloc(srv->authfail.count, sizeof *dead);
+    for (tn_hmap_entry_t *e = tn_hmap_first(&srv->authfail, &it); e;
+         e = tn_hmap_next(&srv->authfail, e, &it)) {
+        sasl_ipfail_t *f = e->value;
+        if (now - f->start >= (time_t)srv->cfg->auth_ip_window)
+            dead[n++] = e->key;
+    }
+    for (size_t i = 0; i < n; i++)
+        tn_free(tn_hmap_del(&srv->authfail, dead[i]));
+    tn_free(dead);
+}
+
+static void sasl_ipfail_count(c2s_t *c)
+{
+    tn_server_t *srv = c->srv;
+    if (!srv->cfg->auth_ip_failures)
+        return;
+    sasl_ipfail_t *f = sasl_ipfail_get(c);
+    if (!f) {
+        if (srv->authfail.count >= SASL_IPFAIL_PRUNE)
+            sasl_ipfail_prune(srv);
+        char ip[64];
+        f = TN_NEW(sasl_ipfail_t);
+        f->start = time(NULL);
+        tn_hmap_put(&srv->authfail, sasl_ip(c, ip, sizeof ip), f);
+    }
+    if (++f->n == srv->cfg->auth_ip_failures)
+        tn_log(TN_LOG_WARN,
+               "c2s: %u failed logins from %s within %u s; refusing "
+               "logins from it for the rest of the window",
+               f->n, c->conn->peer, srv->cfg->auth_ip_window);
+}
+
+static int sasl_ip_blocked(c2s_t *c)
+{
+    if (!c->srv->cfg->auth_ip_failures)
+        return 0;
+    sasl_ipfail_t *f = sasl_ipfail_get(c);
+    return f && f->n >= c->srv->cfg->auth_ip_failures;
+}
+
+void tn_c2s_authfail_release(tn_server_t *srv)
+{
+    size_t it;
+    for (tn_hmap_entry_t *e = tn_hmap_first(&srv->authfail, &it); e;
+         e = tn_hmap_next(&srv->authfail, e, &it))
+        tn_free(e->value);
+    tn_hmap_release(&srv->authfail);
+}
+
 /* <failure><cond/></failure>; counts the attempt and ends the stream when
  * the client has used up its tries. */
 static void sasl_fail(c2s_t *c, const char *cond)
@@ -100,6 +187,9 @@ static void sasl_fail(c2s_t *c, const char *cond)
     tn_buf_release(&b);
     c2s_sasl_reset(c);
     c->auth_failures++;
+    if (strcmp(cond, "temporary-auth-failure") != 0 &&
+        strcmp(cond, "aborted") != 0)
+        sasl_ipfail_count(c);
     tn_log(TN_LOG_INFO, "c2s %llu %s: authentication failed (%s), attempt %u",
            (unsigned long long)c->sess.id, c->conn->peer, cond,
            c->auth_failures);
@@ -356,6 +446,11 @@ static void sasl_auth(c2s_t *c, tn_stanza_t *st)
     if (c->lcfg->tls == TN_TLS_STARTTLS && !c->tls &&
         c->srv->cfg->require_tls) {
         sasl_fail(c, "encryption-required");
+        return;
+    }
+    if (sasl_ip_blocked(c)) {
+        /* RFC 6120 6.5.13: try again later. */
+        sasl_fail(c, "temporary-auth-failure");
         return;
     }
     const char *name = tn_stanza_attr(st, "mechanism");

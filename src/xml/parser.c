@@ -61,6 +61,8 @@ struct tn_xml_parser {
     tn_stanza_t *cur;   /* borrowed; the innermost open element of st */
     tn_buf_t text;      /* character data not yet added to cur */
     tn_buf_t scratch;   /* reused for namespace URIs and attribute names */
+    tn_buf_t hold;      /* bytes held back until a '>' arrives */
+    unsigned gen;       /* counts stream (re)starts */
 };
 
 /* Records err and stops expat; the first error wins. */
@@ -384,6 +386,8 @@ static void parser_setup(tn_xml_parser_t *p)
     p->halted = p->reset_pending = p->stopped = 0;
     p->depth = 0;
     p->fed = p->mark = 0;
+    p->hold.len = 0;
+    p->gen++;
 }
 
 void tn_xml_parser_set_limits(tn_xml_parser_t *p,
@@ -422,6 +426,7 @@ void tn_xml_parser_free(tn_xml_parser_t *p)
     tn_free(p->default_ns);
     tn_buf_release(&p->text);
     tn_buf_release(&p->scratch);
+    tn_buf_release(&p->hold);
     tn_free(p);
 }
 
@@ -440,12 +445,59 @@ static int parser_map_error(enum XML_Error e)
     }
 }
 
+/* expat 2.5 rescans an unfinished token on every XML_Parse call
+ * (CVE-2023-52425), so a peer dribbling a large tag a byte at a time costs
+ * quadratic time. Every complete element, header or end tag ends in '>',
+ * so the bytes after the last '>' of a feed cannot complete anything:
+ * they are held back (within the stanza bound) until a feed brings a '>'.
+ * Nothing complete is ever delayed. */
+static int parser_feed(tn_xml_parser_t *p, const char *data, size_t len);
+
+static int parser_is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+            return 0;
+    return 1;
+}
+
 int tn_xml_parser_feed(tn_xml_parser_t *p, const char *data, size_t len)
 {
     if (p->stopped)
         return TN_XML_E_STOPPED;
     if (p->err)
         return p->err;
+    const char *gt = len ? memrchr(data, '>', len) : NULL;
+    size_t head = gt ? (size_t)(gt - data) + 1 : 0;
+    size_t tail = len - head;
+    if (tail == 0 || parser_is_blank(data + head, tail) ||
+        (p->fed - p->mark) + p->hold.len + len >= p->lim.max_stanza) {
+        head = len; /* harmless or at the bound: expat enforces it */
+        tail = 0;
+    }
+    if (head == 0) {
+        tn_buf_append(&p->hold, data, len);
+        return TN_XML_OK;
+    }
+    unsigned gen = p->gen;
+    int rc;
+    if (p->hold.len == 0) {
+        rc = parser_feed(p, data, head);
+    } else {
+        tn_buf_append(&p->hold, data, head);
+        tn_buf_t in = p->hold;
+        tn_buf_init(&p->hold);
+        rc = parser_feed(p, in.data, in.len);
+        tn_buf_release(&in);
+    }
+    /* After a reset the tail belongs to the old stream: dropped. */
+    if (rc == TN_XML_OK && tail && gen == p->gen)
+        tn_buf_append(&p->hold, data + head, tail);
+    return rc;
+}
+
+static int parser_feed(tn_xml_parser_t *p, const char *data, size_t len)
+{
     while (len > 0) {
         size_t used = p->fed - p->mark;
         if (used >= p->lim.max_stanza) {

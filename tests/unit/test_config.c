@@ -40,7 +40,8 @@ static const char full_example[] =
     "log: {level: debug}\n"
     "c2s: {require_tls: false, max_stanza_size: 512K,\n"
     "      max_preauth_stanza: 4096, preauth_timeout: 60,\n"
-    "      auth_attempts: 5, max_out_queue: 2M}\n"
+    "      auth_attempts: 5, max_out_queue: 2M,\n"
+    "      auth_ip_failures: 0, auth_ip_window: 600}\n"
     "modules: [ping, disco, version]\n";
 
 static int parse(const char *text, tn_config_t *cfg, char **err)
@@ -82,6 +83,8 @@ static void test_full_example(void **state)
     assert_int_equal(cfg.preauth_timeout, 60);
     assert_int_equal(cfg.auth_attempts, 5);
     assert_int_equal(cfg.max_out_queue, 2 * 1024 * 1024);
+    assert_int_equal(cfg.auth_ip_failures, 0);
+    assert_int_equal(cfg.auth_ip_window, 600);
     assert_int_equal(cfg.nmodules, 3);
     assert_string_equal(cfg.modules[0], "ping");
     assert_string_equal(cfg.modules[1], "disco");
@@ -119,6 +122,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_preauth_stanza, 10240);
     assert_int_equal(cfg.preauth_timeout, 30);
     assert_int_equal(cfg.auth_attempts, 3);
+    assert_int_equal(cfg.auth_ip_failures, 10);
+    assert_int_equal(cfg.auth_ip_window, 60);
     assert_int_equal(cfg.max_out_queue, 1048576);
     assert_null(cfg.modules);
     assert_int_equal(cfg.nmodules, 0);
@@ -316,6 +321,8 @@ static const struct err_case err_cases[] = {
      "t.yaml:5: key 'c2s.preauth_timeout': must be between 1 and 3600"},
     {MINIMAL "c2s:\n  auth_attempts: 11\n",
      "t.yaml:5: key 'c2s.auth_attempts': must be between 1 and 10"},
+    {MINIMAL "c2s:\n  auth_ip_window: 0\n",
+     "t.yaml:5: key 'c2s.auth_ip_window': must be between 1 and 86400"},
     {MINIMAL "c2s:\n  auth_attempts: 3\n  auth_attempts: 4\n",
      "t.yaml:6: key 'c2s.auth_attempts': duplicate key"},
     /* modules */

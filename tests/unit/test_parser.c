@@ -493,6 +493,32 @@ static void test_keepalives(void **state)
     rec_release(&r);
 }
 
+/* Bytes after the last '>' wait for more input (expat rescans partial
+ * tokens), yet every complete element is delivered by the feed that
+ * completed it, and held bytes count toward the stanza limit. */
+static void test_hold_tail(void **state)
+{
+    (void)state;
+    tn_xml_limits_t lim = {256, 8, 8};
+    struct rec r;
+    rec_init(&r, &lim);
+    assert_int_equal(feed(r.p, HDR, 0), TN_XML_OK);
+    assert_int_equal(feed(r.p, "<iq id='1'/><iq id", 0), TN_XML_OK);
+    assert_int_equal(r.nst, 1);
+    assert_int_equal(feed(r.p, "='2'/>", 0), TN_XML_OK);
+    assert_int_equal(r.nst, 2);
+    assert_string_equal(tn_stanza_attr(r.st[1], "id"), "2");
+    /* A tag dribbled byte by byte, never closed: refused at the bound. */
+    assert_int_equal(feed(r.p, "<message a='", 0), TN_XML_OK);
+    int rc = TN_XML_OK;
+    int i = 0;
+    for (; i < 1000 && rc == TN_XML_OK; i++)
+        rc = tn_xml_parser_feed(r.p, "x", 1);
+    assert_true(i < 256);
+    assert_int_equal(rc, TN_XML_E_POLICY);
+    rec_release(&r);
+}
+
 static void test_reset_in_callback(void **state)
 {
     (void)state;
@@ -798,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_attr_limit),
         cmocka_unit_test(test_keepalives),
+        cmocka_unit_test(test_hold_tail),
         cmocka_unit_test(test_reset_in_callback),
         cmocka_unit_test(test_reset_drops_long_tail),
         cmocka_unit_test(test_reset_mid_stanza),
