@@ -24,7 +24,7 @@
 #include "xmpp/jid.h"
 #include "xmpp/scram.h"
 
-#define CTL_DEFAULT_CONFIG "/etc/tern/tern.yml"
+#define CTL_DEFAULT_CONFIG "var/tern.yaml" /* what make run creates */
 #define CTL_MAX_PASSWORD 1023
 
 static const char ctl_usage_text[] =

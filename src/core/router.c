@@ -94,8 +94,12 @@ static void router_message_bare(tn_server_t *srv, tn_stanza_t *st,
         tn_sess_send(s, st);
         return;
     }
-    for (; s; s = s->next_res)
+    /* A send may close a slow reader, which unlinks it: step first. */
+    while (s) {
+        tn_sess_t *next = s->next_res;
         tn_sess_send(s, st);
+        s = next;
+    }
 }
 
 static void router_iq_service(tn_server_t *srv, tn_stanza_t *st,
