@@ -132,7 +132,16 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
         return;
     }
     if (to_s && tn_jid_parse(to_s, &to) < 0) {
-        tn_route_error(srv, st, TN_ERR_MODIFY, "jid-malformed");
+        /* The error cannot come from an address that does not parse: the
+         * server answers without a 'from' (RFC 6120 8.1.2.1, as for its
+         * own replies on the stream). */
+        tn_stanza_t *e = tn_error_reply(st, TN_ERR_MODIFY, "jid-malformed",
+                                        NULL);
+        if (e && from_s) {
+            tn_stanza_set_attr(e, "from", NULL);
+            tn_route(srv, e, NULL);
+        }
+        tn_stanza_unref(e);
         goto done;
     }
     if (!to_s) {

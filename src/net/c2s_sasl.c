@@ -175,9 +175,8 @@ void tn_c2s_authfail_release(tn_server_t *srv)
     tn_hmap_release(&srv->authfail);
 }
 
-/* <failure><cond/></failure>; counts the attempt and ends the stream when
- * the client has used up its tries. */
-static void sasl_fail(c2s_t *c, const char *cond)
+/* Sends <failure><cond/></failure> and forgets the exchange. */
+static void sasl_send_failure(c2s_t *c, const char *cond)
 {
     tn_buf_t b;
     tn_buf_init(&b);
@@ -186,15 +185,36 @@ static void sasl_fail(c2s_t *c, const char *cond)
     c2s_write(c, b.data, b.len);
     tn_buf_release(&b);
     c2s_sasl_reset(c);
+}
+
+/* A failed attempt: answered, counted per stream and per IP, and the
+ * stream ends when the client has used up its tries. */
+static void sasl_fail(c2s_t *c, const char *cond)
+{
+    sasl_send_failure(c, cond);
     c->auth_failures++;
-    if (strcmp(cond, "temporary-auth-failure") != 0 &&
-        strcmp(cond, "aborted") != 0)
-        sasl_ipfail_count(c);
     tn_log(TN_LOG_INFO, "c2s %llu %s: authentication failed (%s), attempt %u",
            (unsigned long long)c->sess.id, c->conn->peer, cond,
            c->auth_failures);
+    if (strcmp(cond, "temporary-auth-failure") != 0 &&
+        strcmp(cond, "aborted") != 0)
+        sasl_ipfail_count(c);
     if (c->auth_failures >= c->srv->cfg->auth_attempts)
         c2s_close(c, "policy-violation", "Too many failed authentications");
+}
+
+/* A channel-binding mismatch in client-first (a type we do not offer on
+ * this connection, or 'y' while -PLUS was offered): refused before any
+ * credential is looked at, so it tells an attacker nothing and is not
+ * counted. COMPAT: slixmpp 1.8 tries -PLUS with tls-unique even on TLS
+ * 1.3, then SCRAM with 'y', and only then PLAIN; counting those would
+ * close its stream before it reaches a mechanism that works. The pre-auth
+ * byte and time bounds still limit such a stream. */
+static void sasl_refuse_binding(c2s_t *c)
+{
+    tn_log(TN_LOG_INFO, "c2s %llu %s: SASL channel binding refused",
+           (unsigned long long)c->sess.id, c->conn->peer);
+    sasl_send_failure(c, "not-authorized");
 }
 
 static void sasl_success(c2s_t *c, const char *user, const char *data,
@@ -298,13 +318,13 @@ static void sasl_scram_first(c2s_t *c, const char *msg, size_t len)
     c->scram = tn_scram_server_new(h, plus, sasl_cb_offered(c),
                                    c->srv->secret, sizeof c->srv->secret);
     int rc = tn_scram_server_client_first(c->scram, msg, len);
-    if (rc < 0) {
-        sasl_fail(c, sasl_scram_error(rc));
+    const char *cb = rc == 0 ? tn_scram_server_cb_type(c->scram) : NULL;
+    if (rc == TN_SCRAM_E_CB || (cb && !tn_tls_has_cb(sasl_ssl(c), cb))) {
+        sasl_refuse_binding(c);
         return;
     }
-    const char *cb = tn_scram_server_cb_type(c->scram);
-    if (cb && !tn_tls_has_cb(sasl_ssl(c), cb)) {
-        sasl_fail(c, "not-authorized");
+    if (rc < 0) {
+        sasl_fail(c, sasl_scram_error(rc));
         return;
     }
     char *user = tn_jid_nodeprep(tn_scram_server_username(c->scram));
@@ -443,8 +463,7 @@ static void sasl_auth(c2s_t *c, tn_stanza_t *st)
         /* A new <auth/> in the middle of an exchange aborts the old. */
         c2s_sasl_reset(c);
     }
-    if (c->lcfg->tls == TN_TLS_STARTTLS && !c->tls &&
-        c->srv->cfg->require_tls) {
+    if (!c->tls && c->srv->cfg->require_tls) {
         sasl_fail(c, "encryption-required");
         return;
     }
