@@ -521,8 +521,82 @@ static int cfg_listen(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
     return rc;
 }
 
+/* Adds module name at node n unless it is listed already. */
+static int cfg_module_add(cfg_ctx_t *c, yaml_node_t *n, const char *path,
+                          char *name, tn_config_t *cfg)
+{
+    for (size_t j = 0; j < cfg->nmodules; j++)
+        if (strcmp(cfg->modules[j], name) == 0) {
+            cfg_error(c, n, path, "duplicate module '%s'", name);
+            tn_free(name);
+            return TN_EINVAL;
+        }
+    cfg->modules[cfg->nmodules++] = name;
+    return 0;
+}
+
+/* The options mapping of module `name` (scalars only, or null for none).
+ * They are kept as text with their line; the module types and bounds
+ * them when it loads (tn_module_opt_*), and unknown ones are errors. */
+static int cfg_module_opts(cfg_ctx_t *c, yaml_node_t *n, const char *name,
+                           tn_config_t *cfg)
+{
+    char *path = cfg_path_key("modules", name);
+    int rc = 0;
+    if (cfg_is_null(n))
+        goto done;
+    if (n->type != YAML_MAPPING_NODE) {
+        rc = cfg_error(c, n, path, "expected a mapping of options");
+        goto done;
+    }
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
+         rc == 0 && pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = cfg_node(c, pr->key), *v = cfg_node(c, pr->value);
+        const char *key = cfg_text(k), *val = cfg_text(v);
+        if (!key || !*key) {
+            rc = cfg_error(c, k, path, "expected an option name");
+            break;
+        }
+        char *kp = cfg_path_key(path, key);
+        for (size_t i = 0; rc == 0 && i < cfg->nmodopts; i++)
+            if (strcmp(cfg->modopts[i].module, name) == 0 &&
+                strcmp(cfg->modopts[i].key, key) == 0)
+                rc = cfg_error(c, k, kp, "duplicate key");
+        if (rc == 0 && (!val || cfg_is_null(v)))
+            rc = cfg_error(c, v, kp, "expected a value");
+        tn_free(kp);
+        if (rc < 0)
+            break;
+        cfg->modopts = tn_realloc(cfg->modopts,
+                                  (cfg->nmodopts + 1) * sizeof *cfg->modopts);
+        tn_modopt_t *o = &cfg->modopts[cfg->nmodopts++];
+        o->module = tn_strdup(name);
+        o->key = tn_strdup(key);
+        o->value = tn_strdup(val);
+        o->line = (unsigned)cfg_line(v);
+    }
+done:
+    tn_free(path);
+    return rc;
+}
+
 static int cfg_modules(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 {
+    if (n->type == YAML_MAPPING_NODE) {
+        size_t len = (size_t)(n->data.mapping.pairs.top -
+                              n->data.mapping.pairs.start);
+        cfg->modules = tn_calloc(len ? len : 1, sizeof *cfg->modules);
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
+             pr < n->data.mapping.pairs.top; pr++) {
+            yaml_node_t *k = cfg_node(c, pr->key);
+            char *name = NULL;
+            if (cfg_str(c, k, "modules", &name) < 0 ||
+                cfg_module_add(c, k, "modules", name, cfg) < 0 ||
+                cfg_module_opts(c, cfg_node(c, pr->value), name, cfg) < 0)
+                return TN_EINVAL;
+        }
+        return 0;
+    }
     if (cfg_seq(c, n, "modules") < 0)
         return TN_EINVAL;
     size_t len = cfg_seq_len(n);
@@ -533,15 +607,11 @@ static int cfg_modules(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
         char *path = cfg_path_idx("modules", i);
         char *name = NULL;
         int rc = cfg_str(c, item, path, &name);
-        for (size_t j = 0; rc == 0 && j < cfg->nmodules; j++)
-            if (strcmp(cfg->modules[j], name) == 0)
-                rc = cfg_error(c, item, path, "duplicate module '%s'", name);
+        if (rc == 0)
+            rc = cfg_module_add(c, item, path, name, cfg);
         tn_free(path);
-        if (rc < 0) {
-            tn_free(name);
+        if (rc < 0)
             return rc;
-        }
-        cfg->modules[cfg->nmodules++] = name;
     }
     return 0;
 }
@@ -710,6 +780,12 @@ void tn_config_release(tn_config_t *cfg)
     for (size_t i = 0; i < cfg->nmodules; i++)
         tn_free(cfg->modules[i]);
     tn_free(cfg->modules);
+    for (size_t i = 0; i < cfg->nmodopts; i++) {
+        tn_free(cfg->modopts[i].module);
+        tn_free(cfg->modopts[i].key);
+        tn_free(cfg->modopts[i].value);
+    }
+    tn_free(cfg->modopts);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -17,6 +17,7 @@
  *         auth_attempts: 3, max_out_queue: 1048576,
  *         auth_ip_failures: 10, auth_ip_window: 60}
  *   modules: [ping, disco, version]     # default: every built-in module
+ *   modules: {roster: {max_items: 500}, ping: ~}   # or with options
  */
 #ifndef TN_CORE_CONFIG_H
 #define TN_CORE_CONFIG_H
@@ -33,6 +34,15 @@ typedef struct tn_listen_cfg {
     tn_service_t service;
     tn_listen_tls_t tls; /* "starttls" (default), "direct" or "none" */
 } tn_listen_cfg_t;
+
+/* One module option as written ("modules: {roster: {max_items: 500}}"):
+ * the module types and checks it when it loads. */
+typedef struct tn_modopt {
+    char *module; /* owned */
+    char *key;    /* owned */
+    char *value;  /* owned; the scalar's text */
+    unsigned line;
+} tn_modopt_t;
 
 typedef struct tn_config {
     char *path;              /* owned; the file it came from */
@@ -56,6 +66,8 @@ typedef struct tn_config {
     unsigned auth_ip_window; /* seconds; 60 */
     char **modules;          /* owned; NULL: every built-in module */
     size_t nmodules;
+    tn_modopt_t *modopts;    /* owned; options of listed modules */
+    size_t nmodopts;
 } tn_config_t;
 
 /* Loads path into *cfg. Returns 0, or TN_EINVAL/TN_EIO with *err set to a

@@ -4,6 +4,9 @@
  * Handler lists are tiny and sorted by priority once at load. */
 #include "core/module.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/router.h"
@@ -20,6 +23,11 @@ typedef struct modreg_iq {
     tn_handler_cb cb;
 } modreg_iq_t;
 
+typedef struct modreg_hook {
+    tn_handler_cb cb;
+    int prio;
+} modreg_hook_t;
+
 typedef struct modreg_ident {
     const char *category, *type, *name;
 } modreg_ident_t;
@@ -32,6 +40,7 @@ struct tn_module {
     modreg_ident_t *idents;
     size_t nidents;
     int targets; /* union of its IQ handlers' target classes */
+    char *err;   /* owned; an option error from load() */
 };
 
 typedef struct tn_modreg {
@@ -39,7 +48,108 @@ typedef struct tn_modreg {
     size_t nmods;
     modreg_iq_t *iqs;
     size_t niqs;
+    modreg_hook_t *hooks[TN_HOOK_COUNT];
+    size_t nhooks[TN_HOOK_COUNT];
+    unsigned char *opt_used; /* per cfg->modopts entry */
 } tn_modreg_t;
+
+/* The option module/key, marking it used, or NULL. */
+static const tn_modopt_t *modreg_opt(tn_module_t *m, const char *key)
+{
+    const tn_config_t *cfg = m->srv->cfg;
+    for (size_t i = 0; i < cfg->nmodopts; i++)
+        if (strcmp(cfg->modopts[i].module, m->def->name) == 0 &&
+            strcmp(cfg->modopts[i].key, key) == 0) {
+            m->srv->modreg->opt_used[i] = 1;
+            return &cfg->modopts[i];
+        }
+    return NULL;
+}
+
+static int modreg_opt_error(tn_module_t *m, const tn_modopt_t *o,
+                            const char *reason)
+{
+    if (!m->err)
+        m->err = tn_sprintf("%s:%u: key 'modules.%s.%s': %s", m->srv->cfg->path,
+                            o->line, o->module, o->key, reason);
+    return TN_EINVAL;
+}
+
+int tn_module_opt_int(tn_module_t *m, const char *key, long long def,
+                      long long min, long long max, long long *out)
+{
+    const tn_modopt_t *o = modreg_opt(m, key);
+    *out = def;
+    if (!o)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(o->value, &end, 10);
+    if (errno || end == o->value || *end)
+        return modreg_opt_error(m, o, "expected an integer");
+    if (v < min || v > max) {
+        char reason[96];
+        snprintf(reason, sizeof reason, "must be between %lld and %lld", min,
+                 max);
+        return modreg_opt_error(m, o, reason);
+    }
+    *out = v;
+    return 0;
+}
+
+int tn_module_opt_bool(tn_module_t *m, const char *key, int def, int *out)
+{
+    const tn_modopt_t *o = modreg_opt(m, key);
+    *out = def;
+    if (!o)
+        return 0;
+    if (strcmp(o->value, "true") == 0 || strcmp(o->value, "yes") == 0)
+        *out = 1;
+    else if (strcmp(o->value, "false") == 0 || strcmp(o->value, "no") == 0)
+        *out = 0;
+    else
+        return modreg_opt_error(m, o, "expected true or false");
+    return 0;
+}
+
+int tn_module_opt_str(tn_module_t *m, const char *key, const char *def,
+                      const char **out)
+{
+    const tn_modopt_t *o = modreg_opt(m, key);
+    *out = o ? o->value : def;
+    return 0;
+}
+
+void tn_module_hook(tn_module_t *m, tn_hook_t hook, tn_handler_cb cb,
+                    int prio)
+{
+    tn_modreg_t *r = m->srv->modreg;
+    size_t n = r->nhooks[hook];
+    r->hooks[hook] = tn_realloc(r->hooks[hook], (n + 1) * sizeof(modreg_hook_t));
+    size_t i = n;
+    while (i > 0 && r->hooks[hook][i - 1].prio < prio) {
+        r->hooks[hook][i] = r->hooks[hook][i - 1];
+        i--;
+    }
+    r->hooks[hook][i] = (modreg_hook_t){cb, prio};
+    r->nhooks[hook] = n + 1;
+}
+
+tn_verdict_t tn_hook_run(tn_server_t *srv, tn_hook_t hook, tn_event_t *ev)
+{
+    tn_modreg_t *r = srv->modreg;
+    for (size_t i = 0; r && i < r->nhooks[hook]; i++) {
+        tn_verdict_t v = r->hooks[hook][i].cb(ev);
+        if (v != TN_PASS)
+            return v;
+    }
+    return TN_PASS;
+}
+
+int tn_hook_used(tn_server_t *srv, tn_hook_t hook)
+{
+    return srv->modreg && srv->modreg->nhooks[hook] > 0;
+}
 
 void tn_module_feature(tn_module_t *m, const char *var)
 {
@@ -94,6 +204,7 @@ int tn_modules_load(tn_server_t *srv, char **err)
         n++;
     size_t want = cfg->modules ? cfg->nmodules : n;
     r->mods = tn_calloc(want, sizeof *r->mods);
+    r->opt_used = tn_calloc(cfg->nmodopts + 1, 1);
     for (size_t i = 0; i < want; i++) {
         const tn_module_def_t *def =
             cfg->modules ? modreg_find(cfg->modules[i]) : tn_modules[i];
@@ -107,9 +218,19 @@ int tn_modules_load(tn_server_t *srv, char **err)
         m->srv = srv;
         int rc = def->load ? def->load(m) : 0;
         if (rc < 0) {
-            *err = tn_sprintf("module '%s' failed to load: %s", def->name,
-                              tn_strerror(rc));
+            *err = m->err ? m->err
+                          : tn_sprintf("module '%s' failed to load: %s",
+                                       def->name, tn_strerror(rc));
+            m->err = NULL;
             return rc;
+        }
+        for (size_t k = 0; k < cfg->nmodopts; k++) {
+            const tn_modopt_t *o = &cfg->modopts[k];
+            if (!r->opt_used[k] && strcmp(o->module, def->name) == 0) {
+                *err = tn_sprintf("%s:%u: key 'modules.%s.%s': unknown key",
+                                  cfg->path, o->line, o->module, o->key);
+                return TN_EINVAL;
+            }
         }
         tn_log(TN_LOG_DEBUG, "module %s loaded (%s)", def->name,
                def->xeps ? def->xeps : "-");
@@ -128,9 +249,13 @@ void tn_modules_unload(tn_server_t *srv)
             m->def->unload(m);
         tn_free(m->features);
         tn_free(m->idents);
+        tn_free(m->err);
     }
+    tn_free(r->opt_used);
     tn_free(r->mods);
     tn_free(r->iqs);
+    for (int h = 0; h < TN_HOOK_COUNT; h++)
+        tn_free(r->hooks[h]);
     tn_free(r);
     srv->modreg = NULL;
 }
@@ -175,7 +300,7 @@ void tn_modules_disco_info(tn_server_t *srv, int target, tn_stanza_t *query)
     for (size_t i = 0; i < r->nmods; i++) {
         tn_module_t *m = &r->mods[i];
         /* Identities describe the server; an account's are its own. */
-        if (!(m->targets & target) || target != TN_TO_HOST)
+        if (target != TN_TO_HOST)
             continue;
         for (size_t k = 0; k < m->nidents; k++) {
             tn_stanza_t *id = tn_stanza_add_child(query, "identity", NULL);
@@ -185,9 +310,11 @@ void tn_modules_disco_info(tn_server_t *srv, int target, tn_stanza_t *query)
                 tn_stanza_set_attr(id, "name", m->idents[k].name);
         }
     }
+    /* The server lists every loaded feature (clients look there for
+     * blocking, offline storage, ...); an account what answers for it. */
     for (size_t i = 0; i < r->nmods; i++) {
         tn_module_t *m = &r->mods[i];
-        if (!(m->targets & target))
+        if (target != TN_TO_HOST && !(m->targets & target))
             continue;
         for (size_t k = 0; k < m->nfeatures; k++)
             modreg_add_feature(query, m->features[k]);

@@ -26,6 +26,34 @@ typedef struct tn_event {
 
 typedef tn_verdict_t (*tn_handler_cb)(tn_event_t *ev);
 
+/* Named hooks (STYLE.md 3). Handlers run by priority, higher first, until
+ * one returns something other than TN_PASS. */
+typedef enum {
+    /* ev->sess was just bound (stanza NULL, from = its JID). */
+    TN_HOOK_SESS_BOUND = 0,
+    /* ev->sess is leaving the session table (closing); it was bound.
+     * Runs before it is unlinked: what it still owns can be read. */
+    TN_HOOK_SESS_UNBOUND,
+    /* Presence from a local session, 'from' stamped; ev->to is NULL when
+     * it has no 'to' (a broadcast). HANDLED: the module routed it. */
+    TN_HOOK_PRESENCE_OUT,
+    /* Presence for a local account (bare or full to), after the sender's
+     * side. HANDLED: the module delivered or dropped it. */
+    TN_HOOK_PRESENCE_IN,
+    /* A message for a local account that no available resource can take
+     * (RFC 6121 8.5.2.2, 8.5.3.2). HANDLED: stored or bounced. */
+    TN_HOOK_MESSAGE_OFFLINE,
+    /* Filters before delivery to a local account (ev->to local) and
+     * before routing from a local session (ev->sess set). TN_DROP stops
+     * the stanza; the filter sends any error itself. */
+    TN_HOOK_STANZA_IN,
+    TN_HOOK_STANZA_OUT,
+    /* Stream features offered after authentication: add children to
+     * ev->stanza (a <stream:features/>); ev->sess is not bound yet. */
+    TN_HOOK_FEATURES,
+    TN_HOOK_COUNT
+} tn_hook_t;
+
 /* IQ types and target classes a handler answers (bit masks). */
 enum { TN_IQ_GET = 1, TN_IQ_SET = 2 };
 enum { TN_TO_HOST = 1, TN_TO_BARE = 2, TN_TO_FULL = 4 };
@@ -50,6 +78,26 @@ void tn_module_identity(tn_module_t *m, const char *category,
                         const char *type, const char *name);
 void tn_module_iq(tn_module_t *m, int types, int targets, const char *ns,
                   const char *elem, tn_handler_cb cb, int prio);
+/* Joins a named hook. */
+void tn_module_hook(tn_module_t *m, tn_hook_t hook, tn_handler_cb cb,
+                    int prio);
+/* Runs hook's handlers in priority order until one does not pass; returns
+ * that verdict, or TN_PASS. Handlers may route, send and close sessions. */
+tn_verdict_t tn_hook_run(tn_server_t *srv, tn_hook_t hook, tn_event_t *ev);
+/* 1 when some loaded module joined hook. */
+int tn_hook_used(tn_server_t *srv, tn_hook_t hook);
+
+/* Module options ("modules: {name: {key: value}}"), read from load().
+ * Each returns 0 with *out set (def when the key is absent), or TN_EINVAL
+ * after recording "FILE:LINE: key 'modules.name.key': reason", which
+ * makes the load fail. Options a module never asks for are errors. */
+int tn_module_opt_int(tn_module_t *m, const char *key, long long def,
+                      long long min, long long max, long long *out);
+int tn_module_opt_bool(tn_module_t *m, const char *key, int def, int *out);
+/* The string (borrowed from the configuration) or def. */
+int tn_module_opt_str(tn_module_t *m, const char *key, const char *def,
+                      const char **out);
+
 /* The server the module is loaded into. */
 tn_server_t *tn_module_server(tn_module_t *m);
 
@@ -63,8 +111,9 @@ void tn_modules_unload(tn_server_t *srv);
  * the last verdict (TN_PASS when no handler took it). */
 tn_verdict_t tn_modules_dispatch_iq(tn_event_t *ev, int type, int target);
 
-/* Adds the identities and features of every loaded module whose handlers
- * serve `target` (TN_TO_HOST or TN_TO_BARE) to a disco#info <query/>. */
+/* Adds to a disco#info <query/>: for TN_TO_HOST the identities and
+ * features of every loaded module; for TN_TO_BARE the features of the
+ * modules that answer IQs addressed to accounts. */
 void tn_modules_disco_info(tn_server_t *srv, int target, tn_stanza_t *query);
 
 /* Reply helpers for IQ handlers. */

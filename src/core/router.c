@@ -58,13 +58,20 @@ static void router_remote(tn_server_t *srv, tn_stanza_t *st,
 }
 
 /* Seam: a message for a local account with no session to take it. The
- * IM issue stores it (XEP-0160); until then RFC 6121 8.5.2.2 allows
- * service-unavailable for chat/normal, and groupchat always gets it. */
-static void router_offline(tn_server_t *srv, tn_stanza_t *st)
+ * offline module joins TN_HOOK_MESSAGE_OFFLINE and stores it (XEP-0160);
+ * without it RFC 6121 8.5.2.2 allows service-unavailable for chat and
+ * normal, and groupchat always gets it. */
+static void router_offline(tn_server_t *srv, tn_stanza_t *st,
+                           const tn_jid_t *from, const tn_jid_t *to)
 {
     const char *type = router_type(st);
     if (strcmp(type, "headline") == 0 || strcmp(type, "error") == 0)
         return;
+    if (strcmp(type, "groupchat") != 0) {
+        tn_event_t ev = {srv, st, from, to, NULL};
+        if (tn_hook_run(srv, TN_HOOK_MESSAGE_OFFLINE, &ev) != TN_PASS)
+            return;
+    }
     tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
 }
 
@@ -79,25 +86,66 @@ static int router_other_node(tn_server_t *srv, tn_stanza_t *st,
     return 0;
 }
 
-/* Message to a bare JID (RFC 6121 8.5.2). */
+/* The highest priority among the account's available resources, or -1
+ * when none has a non-negative one (RFC 6121 8.5.2.1: negative priority
+ * never receives bare-JID messages). */
+static int router_top_priority(tn_sess_t *s)
+{
+    int top = -1;
+    for (; s; s = s->next_res)
+        if (s->available && s->priority > top)
+            top = s->priority;
+    return top;
+}
+
+/* Message to a bare JID (RFC 6121 8.5.2): chat and normal to the
+ * available resources of highest non-negative priority (all of them on a
+ * tie, as Prosody and ejabberd do), headline to every non-negative one,
+ * groupchat refused, error dropped; with no such resource, offline. */
 static void router_message_bare(tn_server_t *srv, tn_stanza_t *st,
-                                const tn_jid_t *to)
+                                const tn_jid_t *from, const tn_jid_t *to)
 {
     const char *type = router_type(st);
+    if (strcmp(type, "error") == 0)
+        return;
+    if (strcmp(type, "groupchat") == 0) {
+        tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
+        return;
+    }
     tn_sess_t *s = tn_sessions_user(srv, to->bare);
-    if (!s) {
+    int top = router_top_priority(s);
+    if (top < 0) {
         if (!router_other_node(srv, st, to))
-            router_offline(srv, st);
+            router_offline(srv, st, from, to);
         return;
     }
-    if (strcmp(type, "error") == 0 && !s->next_res) {
-        tn_sess_send(s, st);
-        return;
-    }
+    int headline = strcmp(type, "headline") == 0;
     /* A send may close a slow reader, which unlinks it: step first. */
     while (s) {
         tn_sess_t *next = s->next_res;
-        tn_sess_send(s, st);
+        if (s->available && s->priority >= 0 &&
+            (headline || s->priority == top))
+            tn_sess_send(s, st);
+        s = next;
+    }
+}
+
+/* Presence to a local account that no module took: to every available
+ * resource of a bare JID, or to the bound full JID. */
+static void router_presence_local(tn_server_t *srv, tn_stanza_t *st,
+                                  const tn_jid_t *to)
+{
+    if (to->resource) {
+        tn_sess_t *s = tn_sessions_full(srv, to->full);
+        if (s)
+            tn_sess_send(s, st);
+        return;
+    }
+    tn_sess_t *s = tn_sessions_user(srv, to->bare);
+    while (s) {
+        tn_sess_t *next = s->next_res;
+        if (s->available)
+            tn_sess_send(s, st);
         s = next;
     }
 }
@@ -144,19 +192,27 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
         tn_stanza_unref(e);
         goto done;
     }
+    tn_event_t ev = {srv, st, &from, to_s ? &to : NULL, sess};
+    if (sess) {
+        if (tn_hook_run(srv, TN_HOOK_STANZA_OUT, &ev) == TN_DROP)
+            goto done;
+        if (router_is(st, "presence") &&
+            tn_hook_run(srv, TN_HOOK_PRESENCE_OUT, &ev) != TN_PASS)
+            goto done;
+    }
     if (!to_s) {
-        if (!sess) {
-            tn_log(TN_LOG_DEBUG, "router: server stanza without 'to'");
+        if (!sess || router_is(st, "presence")) {
+            tn_log(TN_LOG_DEBUG, "router: %s without 'to' dropped",
+                   st->name);
             goto done;
         }
-        if (router_is(st, "presence"))
-            goto done; /* broadcast: the IM issue's presence module */
         /* RFC 6120 10.3.3 / 8.1.1.1: handled on behalf of the account. */
         tn_jid_copy(&sess->jid, &to);
         tn_free(to.resource);
         to.resource = NULL;
         tn_free(to.full);
         to.full = tn_strdup(to.bare);
+        ev.to = &to;
     }
     if (!tn_config_is_host(srv->cfg, to.domain)) {
         router_remote(srv, st, &to);
@@ -170,11 +226,19 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
                    to.domain);
         goto done;
     }
+    /* A local account: its filters (blocking) first. */
+    if (tn_hook_run(srv, TN_HOOK_STANZA_IN, &ev) == TN_DROP)
+        goto done;
+    if (router_is(st, "presence")) {
+        if (tn_hook_run(srv, TN_HOOK_PRESENCE_IN, &ev) == TN_PASS)
+            router_presence_local(srv, st, &to);
+        goto done;
+    }
     if (!to.resource) {
         if (router_is(st, "iq"))
             router_iq_service(srv, st, sess, &from, &to, TN_TO_BARE);
-        else if (router_is(st, "message"))
-            router_message_bare(srv, st, &to);
+        else
+            router_message_bare(srv, st, &from, &to);
         goto done;
     }
     tn_sess_t *dest = tn_sessions_full(srv, to.full);
@@ -188,11 +252,11 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
         const char *type = router_type(st);
         if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)
             tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
-    } else if (router_is(st, "message")) {
+    } else {
         /* RFC 6121 8.5.3.2.1: no such resource. */
         const char *type = router_type(st);
         if (strcmp(type, "normal") == 0 || strcmp(type, "chat") == 0)
-            router_message_bare(srv, st, &to);
+            router_message_bare(srv, st, &from, &to);
         else if (strcmp(type, "groupchat") == 0)
             tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
     }

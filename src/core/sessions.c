@@ -12,6 +12,23 @@ int tn_sess_send(tn_sess_t *s, tn_stanza_t *st)
     return s->ops->send(s, st);
 }
 
+void tn_sess_hold(tn_sess_t *s)
+{
+    s->ops->hold(s, 1);
+}
+
+void tn_sess_unhold(tn_sess_t *s)
+{
+    s->ops->hold(s, 0);
+}
+
+void tn_sess_release(tn_sess_t *s)
+{
+    tn_jid_release(&s->jid);
+    tn_stanza_unref(s->presence);
+    s->presence = NULL;
+}
+
 void tn_sessions_add(tn_server_t *srv, tn_sess_t *s)
 {
     tn_sess_t *old = tn_hmap_get(&srv->sessions, s->jid.full);

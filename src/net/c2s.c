@@ -11,6 +11,7 @@
  * condition and a log line. */
 #include <string.h>
 
+#include "core/module.h"
 #include "core/router.h"
 #include "net/c2s.h"
 #include "net/c2s_int.h"
@@ -54,7 +55,7 @@ void c2s_unref(c2s_t *c)
 {
     if (--c->refs > 0)
         return;
-    for (size_t i = 0; i < c->qlen; i++)
+    for (size_t i = c->qhead; i < c->qlen; i++)
         tn_stanza_unref(c->queue[i]);
     tn_free(c->queue);
     c2s_sasl_reset(c);
@@ -62,7 +63,7 @@ void c2s_unref(c2s_t *c)
     tn_free(c->stream_id);
     tn_free(c->host);
     tn_free(c->user);
-    tn_jid_release(&c->sess.jid);
+    tn_sess_release(&c->sess);
     tn_free(c);
 }
 
@@ -104,6 +105,19 @@ static void c2s_send_header(c2s_t *c, tn_buf_t *out)
     c->header_sent = 1;
 }
 
+/* Lets modules see the session go (unavailable broadcast), then takes it
+ * out of the table. */
+static void c2s_unbind(c2s_t *c)
+{
+    if (!c->sess.bound)
+        return;
+    tn_event_t ev = {c->srv, NULL, &c->sess.jid, NULL, &c->sess};
+    c2s_ref(c);
+    tn_hook_run(c->srv, TN_HOOK_SESS_UNBOUND, &ev);
+    tn_sessions_remove(c->srv, &c->sess);
+    c2s_unref(c);
+}
+
 void c2s_close(c2s_t *c, const char *cond, const char *text)
 {
     if (c->closing)
@@ -117,7 +131,7 @@ void c2s_close(c2s_t *c, const char *cond, const char *text)
     else
         tn_log(TN_LOG_DEBUG, "c2s %llu: closing",
                (unsigned long long)c->sess.id);
-    tn_sessions_remove(c->srv, &c->sess);
+    c2s_unbind(c);
     tn_buf_t b;
     tn_buf_init(&b);
     /* RFC 6120 4.9.1.2: an error before our header still opens one. */
@@ -151,9 +165,12 @@ static void c2s_sess_close(tn_sess_t *s, const char *cond, const char *text)
     c2s_close((c2s_t *)s, cond, text);
 }
 
+static void c2s_sess_hold(tn_sess_t *s, int on);
+
 static const tn_sess_ops_t c2s_sess_ops = {
     .send = c2s_sess_send,
     .close = c2s_sess_close,
+    .hold = c2s_sess_hold,
 };
 
 /* ---- stream ------------------------------------------------------------ */
@@ -173,9 +190,9 @@ static void c2s_set_limits(c2s_t *c)
 void c2s_restart(c2s_t *c)
 {
     /* Whatever was queued belongs to the stream that just ended. */
-    for (size_t i = 0; i < c->qlen; i++)
+    for (size_t i = c->qhead; i < c->qlen; i++)
         tn_stanza_unref(c->queue[i]);
-    c->qlen = 0;
+    c->qhead = c->qlen = 0;
     c->opened = 0;
     c->header_sent = 0;
     tn_xml_parser_reset(c->parser);
@@ -203,6 +220,13 @@ static void c2s_send_features(c2s_t *c, tn_buf_t *b)
         tn_buf_puts(b, "<bind xmlns='" TN_NS_BIND "'/>"
                        "<session xmlns='" TN_NS_SESSION "'><optional/>"
                        "</session>");
+        /* Modules add theirs (roster versioning, caps, ...). */
+        tn_stanza_t *f = tn_stanza_new("features", TN_NS_STREAM);
+        tn_event_t ev = {c->srv, f, NULL, NULL, &c->sess};
+        tn_hook_run(c->srv, TN_HOOK_FEATURES, &ev);
+        for (size_t i = 0; i < f->nkids; i++)
+            tn_stanza_serialize(f->kids[i], TN_NS_CLIENT, b);
+        tn_stanza_unref(f);
     }
     tn_buf_puts(b, "</stream:features>");
 }
@@ -267,12 +291,22 @@ static void c2s_on_stanza(void *ud, tn_stanza_t *st)
         return;
     }
     if (c->busy) {
-        if (c->qlen >= C2S_MAX_QUEUE) {
-            tn_stanza_unref(st);
-            c2s_close(c, "policy-violation", "Too many stanzas in flight");
-            return;
+        if (c->qlen - c->qhead >= C2S_MAX_QUEUE) {
+            if (!c->authed) {
+                tn_stanza_unref(st);
+                c2s_close(c, "policy-violation", "Too many stanzas in flight");
+                return;
+            }
+            /* Backpressure: what this read already held still queues
+             * (bounded by the read size); no more is read until the
+             * pending work is done. */
+            tn_conn_pause(c->conn);
+            c->paused = 1;
         }
-        c->queue = tn_realloc(c->queue, (c->qlen + 1) * sizeof *c->queue);
+        if (c->qlen == c->qcap) {
+            c->qcap = c->qcap ? c->qcap * 2 : 8;
+            c->queue = tn_realloc(c->queue, c->qcap * sizeof *c->queue);
+        }
         c->queue[c->qlen++] = st;
         return;
     }
@@ -282,13 +316,32 @@ static void c2s_on_stanza(void *ud, tn_stanza_t *st)
 
 void c2s_unbusy(c2s_t *c)
 {
-    c->busy = 0;
-    while (c->qlen > 0 && !c->busy && !c->closing) {
-        tn_stanza_t *st = c->queue[0];
-        memmove(c->queue, c->queue + 1, (c->qlen - 1) * sizeof *c->queue);
-        c->qlen--;
+    if (c->busy > 0)
+        c->busy--;
+    c2s_ref(c);
+    while (c->qhead < c->qlen && !c->busy && !c->closing) {
+        tn_stanza_t *st = c->queue[c->qhead++];
         c2s_handle(c, st);
         tn_stanza_unref(st);
+    }
+    if (c->qhead == c->qlen)
+        c->qhead = c->qlen = 0;
+    if (c->paused && !c->busy && !c->closing) {
+        c->paused = 0;
+        tn_conn_resume(c->conn);
+    }
+    c2s_unref(c);
+}
+
+static void c2s_sess_hold(tn_sess_t *s, int on)
+{
+    c2s_t *c = (c2s_t *)s;
+    if (on) {
+        c2s_ref(c);
+        c->busy++;
+    } else {
+        c2s_unbusy(c);
+        c2s_unref(c);
     }
 }
 
@@ -369,6 +422,8 @@ static void c2s_bind(c2s_t *c, tn_stanza_t *iq, tn_stanza_t *bind)
     tn_stanza_add_text(j, jid.full, strlen(jid.full));
     c2s_iq_reply(c, iq, r);
     tn_stanza_unref(r);
+    tn_event_t ev = {c->srv, NULL, &c->sess.jid, NULL, &c->sess};
+    tn_hook_run(c->srv, TN_HOOK_SESS_BOUND, &ev);
 }
 
 /* ---- stanzas (RFC 6120 8) ---------------------------------------------- */

@@ -36,7 +36,8 @@ typedef struct c2s {
     unsigned authed : 1;
     unsigned closing : 1;
     unsigned in_feed : 1;     /* inside tn_xml_parser_feed */
-    unsigned busy : 1;        /* waiting for storage: stanzas queue */
+    unsigned paused : 1;      /* reading stopped for backpressure */
+    int busy;                 /* pending storage work: stanzas queue */
     unsigned auth_failures;
     size_t preauth_bytes;     /* plaintext received before auth */
     /* SASL exchange in progress. */
@@ -45,7 +46,7 @@ typedef struct c2s {
     unsigned scram_step;      /* 1: server-first sent */
     /* Stanzas that arrived while busy, in order (owned references). */
     tn_stanza_t **queue;
-    size_t qlen;
+    size_t qhead, qlen, qcap; /* queue[qhead..qlen) waits */
 } c2s_t;
 
 /* c2s.c */
@@ -55,7 +56,8 @@ void c2s_write(c2s_t *c, const char *data, size_t len);
 void c2s_write_stanza(c2s_t *c, const tn_stanza_t *st);
 void c2s_ref(c2s_t *c);
 void c2s_unref(c2s_t *c);
-/* Leaves the busy state and handles the stanzas queued meanwhile. */
+/* Ends one piece of pending work (c->busy--); when none is left, handles
+ * the stanzas queued meanwhile. */
 void c2s_unbusy(c2s_t *c);
 /* The stream restarts after SASL success or TLS (RFC 6120 4.3.3). */
 void c2s_restart(c2s_t *c);

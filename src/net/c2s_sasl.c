@@ -346,7 +346,7 @@ static void sasl_scram_first(c2s_t *c, const char *msg, size_t len)
         sasl_fail(c, "temporary-auth-failure");
         return;
     }
-    c->busy = 1;
+    c->busy++;
 }
 
 static void sasl_scram_final(c2s_t *c, const char *msg, size_t len)
@@ -430,11 +430,11 @@ static void sasl_plain(c2s_t *c, const char *msg, size_t len)
     c2s_ref(c);
     if (tn_store_account_get(c->srv->store, c->host, user,
                              sasl_plain_account_cb, p) < 0) {
-        c->busy = 1; /* the callback below clears it */
+        c->busy++; /* the callback below ends it */
         sasl_plain_account_cb(p, TN_EIO, NULL);
         return;
     }
-    c->busy = 1;
+    c->busy++;
 }
 
 /* ---- dispatch ---------------------------------------------------------- */

@@ -11,7 +11,11 @@
  * below are applied forward in one transaction at open, and a file from a
  * newer build is refused. Statements are prepared once per connection and
  * take bound parameters only. Passwords are never stored: accounts hold
- * SCRAM salts, iteration counts, StoredKey and ServerKey (RFC 5802 3). */
+ * SCRAM salts, iteration counts, StoredKey and ServerKey (RFC 5802 3).
+ * Maps live in map_items and queues in queue_entries (migration 2); the
+ * account delete and create jobs clear both for their user. A committed
+ * transaction is in the WAL, i.e. handed to the kernel, so it survives a
+ * crash of the process even before the next sync. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -41,6 +45,29 @@ static const char *const sqlite_migrations[] = {
     " created INTEGER NOT NULL," /* seconds since the epoch */
     " PRIMARY KEY (host, user)"
     ") WITHOUT ROWID;",
+    /* 2: per-account maps and queues (store.h). Keys are TEXT compared
+     * with BINARY collation, i.e. byte order. AUTOINCREMENT keeps queue
+     * ids from ever being reused, so a late "delete up to id" can never
+     * hit a newer entry. No foreign key to accounts: account delete
+     * removes the rows itself, and account create clears any that a
+     * racing write left behind. */
+    "CREATE TABLE map_items ("
+    " host TEXT NOT NULL,"
+    " user TEXT NOT NULL,"
+    " map TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value BLOB NOT NULL,"
+    " PRIMARY KEY (host, user, map, key)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE queue_entries ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " host TEXT NOT NULL,"
+    " user TEXT NOT NULL,"
+    " queue TEXT NOT NULL,"
+    " value BLOB NOT NULL"
+    ");"
+    "CREATE INDEX queue_entries_owner"
+    " ON queue_entries (host, user, queue, id);",
 };
 #define SQLITE_SCHEMA_VERSION                                                  \
     ((int)(sizeof sqlite_migrations / sizeof *sqlite_migrations))
@@ -57,6 +84,19 @@ enum {
     SQL_ACCT_UPDATE,
     SQL_ACCT_DELETE,
     SQL_ACCT_LIST,
+    SQL_ACCT_DROP_MAPS,
+    SQL_ACCT_DROP_QUEUES,
+    SQL_MAP_GET,
+    SQL_MAP_HAS,
+    SQL_MAP_ALL,
+    SQL_MAP_COUNT,
+    SQL_MAP_PUT,
+    SQL_MAP_DEL,
+    SQL_MAP_CLEAR,
+    SQL_QUEUE_PUSH,
+    SQL_QUEUE_ALL,
+    SQL_QUEUE_DEL,
+    SQL_QUEUE_COUNT,
     SQL_COUNT
 };
 
@@ -88,6 +128,40 @@ static const char *const sqlite_sql[SQL_COUNT] = {
     [SQL_ACCT_DELETE] = "DELETE FROM accounts WHERE host = ?1 AND user = ?2",
     [SQL_ACCT_LIST] = "SELECT user FROM accounts WHERE host = ?1"
                       " ORDER BY user",
+    [SQL_ACCT_DROP_MAPS] = "DELETE FROM map_items"
+                           " WHERE host = ?1 AND user = ?2",
+    [SQL_ACCT_DROP_QUEUES] = "DELETE FROM queue_entries"
+                             " WHERE host = ?1 AND user = ?2",
+    [SQL_MAP_GET] = "SELECT key, value FROM map_items"
+                    " WHERE host = ?1 AND user = ?2 AND map = ?3"
+                    " AND key = ?4",
+    [SQL_MAP_HAS] = "SELECT 1 FROM map_items"
+                    " WHERE host = ?1 AND user = ?2 AND map = ?3"
+                    " AND key = ?4",
+    [SQL_MAP_ALL] = "SELECT key, value FROM map_items"
+                    " WHERE host = ?1 AND user = ?2 AND map = ?3"
+                    " ORDER BY key",
+    [SQL_MAP_COUNT] = "SELECT count(*) FROM map_items"
+                      " WHERE host = ?1 AND user = ?2 AND map = ?3",
+    [SQL_MAP_PUT] = "INSERT INTO map_items (host, user, map, key, value)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)"
+                    " ON CONFLICT (host, user, map, key)"
+                    " DO UPDATE SET value = excluded.value",
+    [SQL_MAP_DEL] = "DELETE FROM map_items"
+                    " WHERE host = ?1 AND user = ?2 AND map = ?3"
+                    " AND key = ?4",
+    [SQL_MAP_CLEAR] = "DELETE FROM map_items"
+                      " WHERE host = ?1 AND user = ?2 AND map = ?3",
+    [SQL_QUEUE_PUSH] = "INSERT INTO queue_entries (host, user, queue, value)"
+                       " VALUES (?1, ?2, ?3, ?4)",
+    [SQL_QUEUE_ALL] = "SELECT id, value FROM queue_entries"
+                      " WHERE host = ?1 AND user = ?2 AND queue = ?3"
+                      " ORDER BY id",
+    [SQL_QUEUE_DEL] = "DELETE FROM queue_entries"
+                      " WHERE host = ?1 AND user = ?2 AND queue = ?3"
+                      " AND id <= ?4",
+    [SQL_QUEUE_COUNT] = "SELECT count(*) FROM queue_entries"
+                        " WHERE host = ?1 AND user = ?2 AND queue = ?3",
 };
 /* clang-format on */
 
@@ -207,6 +281,66 @@ static int sqlite_bind_key(sqlite3_stmt *s, const char *host, const char *user)
     return 0;
 }
 
+/* Binds (host, user, name) to parameters 1..3 and, when key is not NULL,
+ * key to 4. Returns 0 or TN_EIO. */
+static int sqlite_bind_owner(sqlite3_stmt *s, const tn_store_job_t *job,
+                             const char *key)
+{
+    if (sqlite3_bind_text(s, 1, job->host, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(s, 2, job->user, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(s, 3, job->name, -1, SQLITE_STATIC) != SQLITE_OK)
+        return TN_EIO;
+    if (key && sqlite3_bind_text(s, 4, key, -1, SQLITE_STATIC) != SQLITE_OK)
+        return TN_EIO;
+    return 0;
+}
+
+/* A copy of column col as bytes plus a NUL; *len gets the byte count. A
+ * zero-length blob comes back from SQLite as NULL: that is "". */
+static char *sqlite_column_dup(sqlite3_stmt *s, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(s, col);
+    size_t n = (size_t)sqlite3_column_bytes(s, col);
+    char *v = tn_malloc(n + 1);
+    if (n && p)
+        memcpy(v, p, n);
+    else
+        n = 0;
+    v[n] = '\0';
+    *len = n;
+    return v;
+}
+
+/* Runs a statement that returns no rows after binding parameters 1..2
+ * to host and user; *changes (may be NULL) gets the rows it changed.
+ * Returns 0 or TN_EIO. */
+static int sqlite_run_user(sqlite_db_t *d, int id, const char *host,
+                           const char *user, int *changes)
+{
+    sqlite3_stmt *s = sqlite_stmt(d, id);
+    if (!s)
+        return TN_EIO;
+    int status = sqlite_bind_key(s, host, user);
+    if (status == 0 && sqlite3_step(s) != SQLITE_DONE) {
+        sqlite_log_error(d, sqlite_sql[id]);
+        status = TN_EIO;
+    }
+    if (status == 0 && changes)
+        *changes = sqlite3_changes(d->db);
+    sqlite_done(s);
+    return status;
+}
+
+/* Removes every map and queue row of host/user. */
+static int sqlite_drop_user_data(sqlite_db_t *d, const char *host,
+                                 const char *user)
+{
+    int status = sqlite_run_user(d, SQL_ACCT_DROP_MAPS, host, user, NULL);
+    if (status == 0)
+        status = sqlite_run_user(d, SQL_ACCT_DROP_QUEUES, host, user, NULL);
+    return status;
+}
+
 /* ---- jobs -------------------------------------------------------------- */
 
 static int sqlite_acct_get(sqlite_db_t *d, tn_store_job_t *job)
@@ -266,24 +400,23 @@ static int sqlite_acct_write(sqlite_db_t *d, tn_store_job_t *job, int id)
         }
     }
     sqlite_done(s);
+    /* A new account starts empty even if a map or queue write raced with
+     * the delete of its predecessor and left rows behind. */
+    if (status == 0 && id == SQL_ACCT_INSERT)
+        status = sqlite_drop_user_data(d, a->host, a->user);
     return status;
 }
 
+/* Deletes the account and, in the same savepoint, its maps and queues. */
 static int sqlite_acct_delete(sqlite_db_t *d, tn_store_job_t *job)
 {
-    sqlite3_stmt *s = sqlite_stmt(d, SQL_ACCT_DELETE);
-    if (!s)
-        return TN_EIO;
-    int status = sqlite_bind_key(s, job->host, job->user);
-    if (status == 0) {
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            sqlite_log_error(d, "account delete");
-            status = TN_EIO;
-        } else if (sqlite3_changes(d->db) == 0) {
-            status = TN_ENOTFOUND;
-        }
-    }
-    sqlite_done(s);
+    int changes = 0;
+    int status =
+        sqlite_run_user(d, SQL_ACCT_DELETE, job->host, job->user, &changes);
+    if (status == 0 && changes == 0)
+        status = TN_ENOTFOUND;
+    if (status == 0)
+        status = sqlite_drop_user_data(d, job->host, job->user);
     return status;
 }
 
@@ -317,6 +450,198 @@ static int sqlite_acct_list(sqlite_db_t *d, tn_store_job_t *job)
     return status;
 }
 
+/* Map get (key set) and all: fills job->items. */
+static int sqlite_map_read(sqlite_db_t *d, tn_store_job_t *job)
+{
+    int id = job->op == TN_STORE_MAP_GET ? SQL_MAP_GET : SQL_MAP_ALL;
+    sqlite3_stmt *s = sqlite_stmt(d, id);
+    if (!s)
+        return TN_EIO;
+    int status = sqlite_bind_owner(s, job, id == SQL_MAP_GET ? job->key : NULL);
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+    while (status == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *k = sqlite3_column_text(s, 0);
+        if (!k) {
+            status = TN_EIO;
+            break;
+        }
+        if (job->nitems == cap) {
+            cap = cap ? cap * 2 : 16;
+            job->items = tn_realloc(job->items, cap * sizeof *job->items);
+        }
+        tn_store_item_t *it = &job->items[job->nitems++];
+        it->key = tn_strdup((const char *)k);
+        it->value = sqlite_column_dup(s, 1, &it->len);
+    }
+    if (status == 0 && rc != SQLITE_DONE) {
+        sqlite_log_error(d, "map read");
+        status = TN_EIO;
+    }
+    if (status == 0 && id == SQL_MAP_GET && job->nitems == 0)
+        status = TN_ENOTFOUND;
+    if (status != 0)
+        tn_store_job_clear_result(job);
+    sqlite_done(s);
+    return status;
+}
+
+/* Runs a one-row SELECT on (host, user, name[, key]) and stores its first
+ * column in *out; *out is 0 when there is no row. Returns 0 or TN_EIO. */
+static int sqlite_select_int(sqlite_db_t *d, tn_store_job_t *job, int id,
+                             const char *key, long long *out)
+{
+    sqlite3_stmt *s = sqlite_stmt(d, id);
+    if (!s)
+        return TN_EIO;
+    *out = 0;
+    int status = sqlite_bind_owner(s, job, key);
+    if (status == 0) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(s, 0);
+        } else if (rc != SQLITE_DONE) {
+            sqlite_log_error(d, sqlite_sql[id]);
+            status = TN_EIO;
+        }
+    }
+    sqlite_done(s);
+    return status;
+}
+
+static int sqlite_count(sqlite_db_t *d, tn_store_job_t *job, int id)
+{
+    long long n;
+    int status = sqlite_select_int(d, job, id, NULL, &n);
+    if (status == 0)
+        job->count = n > 0 ? (size_t)n : 0;
+    return status;
+}
+
+/* Put and put_max: the limit check and the write run back to back on this
+ * thread inside the group transaction, so nothing can slip in between. */
+static int sqlite_map_put(sqlite_db_t *d, tn_store_job_t *job)
+{
+    int status;
+    if (job->max) {
+        long long has, n;
+        status = sqlite_select_int(d, job, SQL_MAP_HAS, job->key, &has);
+        if (status == 0 && !has) {
+            status = sqlite_select_int(d, job, SQL_MAP_COUNT, NULL, &n);
+            if (status == 0 && n >= 0 && (unsigned long long)n >= job->max)
+                return TN_ELIMIT;
+        }
+        if (status != 0)
+            return status;
+    }
+    sqlite3_stmt *s = sqlite_stmt(d, SQL_MAP_PUT);
+    if (!s)
+        return TN_EIO;
+    status = sqlite_bind_owner(s, job, job->key);
+    if (status == 0 && sqlite3_bind_blob(s, 5, job->value, (int)job->len,
+                                         SQLITE_STATIC) != SQLITE_OK)
+        status = TN_EIO;
+    if (status == 0 && sqlite3_step(s) != SQLITE_DONE) {
+        sqlite_log_error(d, "map put");
+        status = TN_EIO;
+    }
+    sqlite_done(s);
+    return status;
+}
+
+static int sqlite_map_del(sqlite_db_t *d, tn_store_job_t *job)
+{
+    int id = job->key ? SQL_MAP_DEL : SQL_MAP_CLEAR;
+    sqlite3_stmt *s = sqlite_stmt(d, id);
+    if (!s)
+        return TN_EIO;
+    int status = sqlite_bind_owner(s, job, job->key);
+    if (status == 0) {
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            sqlite_log_error(d, "map delete");
+            status = TN_EIO;
+        } else if (id == SQL_MAP_DEL && sqlite3_changes(d->db) == 0) {
+            status = TN_ENOTFOUND;
+        }
+    }
+    sqlite_done(s);
+    return status;
+}
+
+static int sqlite_queue_push(sqlite_db_t *d, tn_store_job_t *job)
+{
+    int status;
+    if (job->max) {
+        long long n;
+        status = sqlite_select_int(d, job, SQL_QUEUE_COUNT, NULL, &n);
+        if (status != 0)
+            return status;
+        if (n >= 0 && (unsigned long long)n >= job->max)
+            return TN_ELIMIT;
+    }
+    sqlite3_stmt *s = sqlite_stmt(d, SQL_QUEUE_PUSH);
+    if (!s)
+        return TN_EIO;
+    status = sqlite_bind_owner(s, job, NULL);
+    if (status == 0 && sqlite3_bind_blob(s, 4, job->value, (int)job->len,
+                                         SQLITE_STATIC) != SQLITE_OK)
+        status = TN_EIO;
+    if (status == 0) {
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            sqlite_log_error(d, "queue push");
+            status = TN_EIO;
+        } else {
+            job->id = sqlite3_last_insert_rowid(d->db);
+        }
+    }
+    sqlite_done(s);
+    return status;
+}
+
+static int sqlite_queue_all(sqlite_db_t *d, tn_store_job_t *job)
+{
+    sqlite3_stmt *s = sqlite_stmt(d, SQL_QUEUE_ALL);
+    if (!s)
+        return TN_EIO;
+    int status = sqlite_bind_owner(s, job, NULL);
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+    while (status == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (job->nentries == cap) {
+            cap = cap ? cap * 2 : 16;
+            job->entries = tn_realloc(job->entries, cap * sizeof *job->entries);
+        }
+        tn_store_entry_t *e = &job->entries[job->nentries++];
+        e->id = sqlite3_column_int64(s, 0);
+        e->value = sqlite_column_dup(s, 1, &e->len);
+    }
+    if (status == 0 && rc != SQLITE_DONE) {
+        sqlite_log_error(d, "queue read");
+        status = TN_EIO;
+    }
+    if (status != 0)
+        tn_store_job_clear_result(job);
+    sqlite_done(s);
+    return status;
+}
+
+static int sqlite_queue_del(sqlite_db_t *d, tn_store_job_t *job)
+{
+    sqlite3_stmt *s = sqlite_stmt(d, SQL_QUEUE_DEL);
+    if (!s)
+        return TN_EIO;
+    int status = sqlite_bind_owner(s, job, NULL);
+    if (status == 0 &&
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)job->id) != SQLITE_OK)
+        status = TN_EIO;
+    if (status == 0 && sqlite3_step(s) != SQLITE_DONE) {
+        sqlite_log_error(d, "queue delete");
+        status = TN_EIO;
+    }
+    sqlite_done(s);
+    return status;
+}
+
 /* ---- backend interface ------------------------------------------------- */
 
 static void sqlite_exec(void *db, tn_store_job_t *job)
@@ -337,6 +662,31 @@ static void sqlite_exec(void *db, tn_store_job_t *job)
         break;
     case TN_STORE_ACCT_LIST:
         job->status = sqlite_acct_list(d, job);
+        break;
+    case TN_STORE_MAP_GET:
+    case TN_STORE_MAP_ALL:
+        job->status = sqlite_map_read(d, job);
+        break;
+    case TN_STORE_MAP_COUNT:
+        job->status = sqlite_count(d, job, SQL_MAP_COUNT);
+        break;
+    case TN_STORE_MAP_PUT:
+        job->status = sqlite_map_put(d, job);
+        break;
+    case TN_STORE_MAP_DEL:
+        job->status = sqlite_map_del(d, job);
+        break;
+    case TN_STORE_QUEUE_PUSH:
+        job->status = sqlite_queue_push(d, job);
+        break;
+    case TN_STORE_QUEUE_ALL:
+        job->status = sqlite_queue_all(d, job);
+        break;
+    case TN_STORE_QUEUE_DEL:
+        job->status = sqlite_queue_del(d, job);
+        break;
+    case TN_STORE_QUEUE_COUNT:
+        job->status = sqlite_count(d, job, SQL_QUEUE_COUNT);
         break;
     default:
         job->status = TN_EINVAL;

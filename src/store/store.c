@@ -19,6 +19,7 @@
  * client (PostgreSQL pipeline mode) will not need the thread. */
 #include "store/store.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -51,8 +52,18 @@ static const tn_store_backend_t *const store_backends[] = {
 
 int tn_store_job_is_write(const tn_store_job_t *job)
 {
-    return job->op == TN_STORE_ACCT_CREATE || job->op == TN_STORE_ACCT_UPDATE ||
-           job->op == TN_STORE_ACCT_DELETE;
+    switch (job->op) {
+    case TN_STORE_ACCT_CREATE:
+    case TN_STORE_ACCT_UPDATE:
+    case TN_STORE_ACCT_DELETE:
+    case TN_STORE_MAP_PUT:
+    case TN_STORE_MAP_DEL:
+    case TN_STORE_QUEUE_PUSH:
+    case TN_STORE_QUEUE_DEL:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 void tn_store_job_clear_result(tn_store_job_t *job)
@@ -64,6 +75,21 @@ void tn_store_job_clear_result(tn_store_job_t *job)
     tn_free(job->users);
     job->users = NULL;
     job->nusers = 0;
+    for (size_t i = 0; i < job->nitems; i++) {
+        tn_free(job->items[i].key);
+        tn_free(job->items[i].value);
+    }
+    tn_free(job->items);
+    job->items = NULL;
+    job->nitems = 0;
+    for (size_t i = 0; i < job->nentries; i++)
+        tn_free(job->entries[i].value);
+    tn_free(job->entries);
+    job->entries = NULL;
+    job->nentries = 0;
+    job->count = 0;
+    if (job->op == TN_STORE_QUEUE_PUSH)
+        job->id = 0; /* elsewhere id is an input */
 }
 
 void tn_account_release(tn_account_t *acct)
@@ -83,6 +109,9 @@ static void store_job_free(tn_store_job_t *job)
     tn_account_release(&job->acct);
     tn_free(job->host);
     tn_free(job->user);
+    tn_free(job->name);
+    tn_free(job->key);
+    tn_free(job->value);
     tn_free(job);
 }
 
@@ -202,7 +231,28 @@ static void store_run_callback(tn_store_job_t *job)
     case TN_STORE_ACCT_CREATE:
     case TN_STORE_ACCT_UPDATE:
     case TN_STORE_ACCT_DELETE:
+    case TN_STORE_MAP_PUT:
+    case TN_STORE_MAP_DEL:
+    case TN_STORE_QUEUE_DEL:
         job->cb.done(job->ud, job->status);
+        break;
+    case TN_STORE_MAP_GET:
+    case TN_STORE_MAP_ALL:
+        job->cb.items(job->ud, job->status,
+                      job->status == 0 && job->nitems ? job->items : NULL,
+                      job->status == 0 ? job->nitems : 0);
+        break;
+    case TN_STORE_MAP_COUNT:
+    case TN_STORE_QUEUE_COUNT:
+        job->cb.count(job->ud, job->status, job->status == 0 ? job->count : 0);
+        break;
+    case TN_STORE_QUEUE_PUSH:
+        job->cb.id(job->ud, job->status, job->status == 0 ? job->id : 0);
+        break;
+    case TN_STORE_QUEUE_ALL:
+        job->cb.entries(job->ud, job->status,
+                        job->status == 0 && job->nentries ? job->entries : NULL,
+                        job->status == 0 ? job->nentries : 0);
         break;
     }
 }
@@ -442,4 +492,183 @@ int tn_store_account_list(tn_store_t *st, const char *host, tn_store_list_cb cb,
     job->cb.list = cb;
     job->ud = ud;
     return store_enqueue(st, job);
+}
+
+/* ---- maps and queues --------------------------------------------------- */
+
+static int store_name_ok(const char *s)
+{
+    return s && *s;
+}
+
+/* A job for op on the map or queue (host, user, name), or NULL when one of
+ * them is missing or empty. */
+static tn_store_job_t *store_kv_job(tn_store_op_t op, const char *host,
+                                    const char *user, const char *name)
+{
+    if (!store_name_ok(host) || !store_name_ok(user) || !store_name_ok(name))
+        return NULL;
+    tn_store_job_t *job = TN_NEW(tn_store_job_t);
+    job->op = op;
+    job->host = tn_strdup(host);
+    job->user = tn_strdup(user);
+    job->name = tn_strdup(name);
+    return job;
+}
+
+/* 1 when value/len can be stored: SQLite binds at most INT_MAX bytes. */
+static int store_value_ok(const void *value, size_t len)
+{
+    return (value || len == 0) && len <= INT_MAX;
+}
+
+/* Copies len bytes of value plus a NUL (so the backend never binds a NULL
+ * pointer, which SQLite would store as NULL rather than as empty). */
+static char *store_value_dup(const void *value, size_t len)
+{
+    char *v = tn_malloc(len + 1);
+    if (len)
+        memcpy(v, value, len);
+    v[len] = '\0';
+    return v;
+}
+
+static int store_map_read(tn_store_t *st, tn_store_op_t op, const char *host,
+                          const char *user, const char *map, const char *key,
+                          tn_store_items_cb cb, void *ud)
+{
+    if (!st || !cb || (op == TN_STORE_MAP_GET && !key))
+        return TN_EINVAL;
+    tn_store_job_t *job = store_kv_job(op, host, user, map);
+    if (!job)
+        return TN_EINVAL;
+    job->key = key ? tn_strdup(key) : NULL;
+    job->cb.items = cb;
+    job->ud = ud;
+    return store_enqueue(st, job);
+}
+
+int tn_store_map_get(tn_store_t *st, const char *host, const char *user,
+                     const char *map, const char *key, tn_store_items_cb cb,
+                     void *ud)
+{
+    return store_map_read(st, TN_STORE_MAP_GET, host, user, map, key, cb, ud);
+}
+
+int tn_store_map_all(tn_store_t *st, const char *host, const char *user,
+                     const char *map, tn_store_items_cb cb, void *ud)
+{
+    return store_map_read(st, TN_STORE_MAP_ALL, host, user, map, NULL, cb, ud);
+}
+
+static int store_count(tn_store_t *st, tn_store_op_t op, const char *host,
+                       const char *user, const char *name, tn_store_count_cb cb,
+                       void *ud)
+{
+    if (!st || !cb)
+        return TN_EINVAL;
+    tn_store_job_t *job = store_kv_job(op, host, user, name);
+    if (!job)
+        return TN_EINVAL;
+    job->cb.count = cb;
+    job->ud = ud;
+    return store_enqueue(st, job);
+}
+
+int tn_store_map_count(tn_store_t *st, const char *host, const char *user,
+                       const char *map, tn_store_count_cb cb, void *ud)
+{
+    return store_count(st, TN_STORE_MAP_COUNT, host, user, map, cb, ud);
+}
+
+int tn_store_map_put_max(tn_store_t *st, const char *host, const char *user,
+                         const char *map, const char *key, const void *value,
+                         size_t len, size_t max, tn_store_done_cb cb, void *ud)
+{
+    if (!st || !key || !cb || !store_value_ok(value, len))
+        return TN_EINVAL;
+    tn_store_job_t *job = store_kv_job(TN_STORE_MAP_PUT, host, user, map);
+    if (!job)
+        return TN_EINVAL;
+    job->key = tn_strdup(key);
+    job->value = store_value_dup(value, len);
+    job->len = len;
+    job->max = max;
+    job->cb.done = cb;
+    job->ud = ud;
+    return store_enqueue(st, job);
+}
+
+int tn_store_map_put(tn_store_t *st, const char *host, const char *user,
+                     const char *map, const char *key, const void *value,
+                     size_t len, tn_store_done_cb cb, void *ud)
+{
+    return tn_store_map_put_max(st, host, user, map, key, value, len, 0, cb,
+                                ud);
+}
+
+int tn_store_map_del(tn_store_t *st, const char *host, const char *user,
+                     const char *map, const char *key, tn_store_done_cb cb,
+                     void *ud)
+{
+    if (!st || !cb)
+        return TN_EINVAL;
+    tn_store_job_t *job = store_kv_job(TN_STORE_MAP_DEL, host, user, map);
+    if (!job)
+        return TN_EINVAL;
+    job->key = key ? tn_strdup(key) : NULL;
+    job->cb.done = cb;
+    job->ud = ud;
+    return store_enqueue(st, job);
+}
+
+int tn_store_queue_push(tn_store_t *st, const char *host, const char *user,
+                        const char *queue, const void *value, size_t len,
+                        size_t max, tn_store_id_cb cb, void *ud)
+{
+    if (!st || !cb || !store_value_ok(value, len))
+        return TN_EINVAL;
+    tn_store_job_t *job = store_kv_job(TN_STORE_QUEUE_PUSH, host, user, queue);
+    if (!job)
+        return TN_EINVAL;
+    job->value = store_value_dup(value, len);
+    job->len = len;
+    job->max = max;
+    job->cb.id = cb;
+    job->ud = ud;
+    return store_enqueue(st, job);
+}
+
+int tn_store_queue_all(tn_store_t *st, const char *host, const char *user,
+                       const char *queue, tn_store_entries_cb cb, void *ud)
+{
+    if (!st || !cb)
+        return TN_EINVAL;
+    tn_store_job_t *job = store_kv_job(TN_STORE_QUEUE_ALL, host, user, queue);
+    if (!job)
+        return TN_EINVAL;
+    job->cb.entries = cb;
+    job->ud = ud;
+    return store_enqueue(st, job);
+}
+
+int tn_store_queue_del(tn_store_t *st, const char *host, const char *user,
+                       const char *queue, long long upto, tn_store_done_cb cb,
+                       void *ud)
+{
+    if (!st || !cb)
+        return TN_EINVAL;
+    tn_store_job_t *job = store_kv_job(TN_STORE_QUEUE_DEL, host, user, queue);
+    if (!job)
+        return TN_EINVAL;
+    job->id = upto;
+    job->cb.done = cb;
+    job->ud = ud;
+    return store_enqueue(st, job);
+}
+
+int tn_store_queue_count(tn_store_t *st, const char *host, const char *user,
+                         const char *queue, tn_store_count_cb cb, void *ud)
+{
+    return store_count(st, TN_STORE_QUEUE_COUNT, host, user, queue, cb, ud);
 }

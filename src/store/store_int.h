@@ -19,6 +19,15 @@ typedef enum {
     TN_STORE_ACCT_UPDATE,
     TN_STORE_ACCT_DELETE,
     TN_STORE_ACCT_LIST,
+    TN_STORE_MAP_GET,
+    TN_STORE_MAP_ALL,
+    TN_STORE_MAP_COUNT,
+    TN_STORE_MAP_PUT, /* max 0: plain put; else put_max */
+    TN_STORE_MAP_DEL, /* key NULL: the whole map */
+    TN_STORE_QUEUE_PUSH,
+    TN_STORE_QUEUE_ALL,
+    TN_STORE_QUEUE_DEL,
+    TN_STORE_QUEUE_COUNT,
 } tn_store_op_t;
 
 /* One queued request. The loop thread fills the inputs, the storage thread
@@ -29,15 +38,31 @@ struct tn_store_job {
     tn_store_job_t *next; /* queue link */
     tn_store_op_t op;
     int status;        /* set by the backend: 0 or a TN_E* code */
-    char *host;        /* owned; key of get, delete and list */
-    char *user;        /* owned; key of get and delete */
+    char *host;        /* owned; key of every op but create/update */
+    char *user;        /* owned; ditto, except list */
     tn_account_t acct; /* owned; input of create/update, output of get */
     char **users;      /* owned; output of list, nusers localparts */
     size_t nusers;
+    /* Maps and queues: */
+    char *name;  /* owned; map or queue name */
+    char *key;   /* owned; map key (NULL: del of the whole map) */
+    char *value; /* owned; input of put/push, len bytes + a NUL */
+    size_t len;
+    size_t max;             /* put_max and push limit; 0: none */
+    long long id;           /* input of queue del (upto), output of push */
+    size_t count;           /* output of the count ops */
+    tn_store_item_t *items; /* owned; output of map get/all */
+    size_t nitems;
+    tn_store_entry_t *entries; /* owned; output of queue all */
+    size_t nentries;
     union {
         tn_store_done_cb done;
         tn_store_account_cb account;
         tn_store_list_cb list;
+        tn_store_items_cb items;
+        tn_store_count_cb count;
+        tn_store_entries_cb entries;
+        tn_store_id_cb id;
     } cb;
     void *ud;
 };
@@ -69,8 +94,9 @@ extern const tn_store_backend_t tn_store_backend_sqlite;
 
 /* 1 for the ops that change data (they join the group transaction). */
 int tn_store_job_is_write(const tn_store_job_t *job);
-/* Frees the outputs of a read job (the account of get, the list of list),
- * used when a result must be withdrawn after the fact. */
+/* Frees and zeroes the outputs of a job (the account of get, the list of
+ * list, map items, queue entries, count, the id of push), used when a
+ * result must be withdrawn after the fact. */
 void tn_store_job_clear_result(tn_store_job_t *job);
 
 #endif
