@@ -51,6 +51,13 @@ typedef enum {
     /* Stream features offered after authentication: add children to
      * ev->stanza (a <stream:features/>); ev->sess is not bound yet. */
     TN_HOOK_FEATURES,
+    /* Before authentication (and after TLS when it is required): stream
+     * features to add to ev->stanza, and IQs in jabber:client (in-band
+     * registration). ev->sess is not bound; ev->to is the stream's host.
+     * An IQ nobody HANDLED ends the stream with not-authorized; replies
+     * go out with tn_sess_send(ev->sess, ...). */
+    TN_HOOK_PREAUTH_FEATURES,
+    TN_HOOK_PREAUTH_IQ,
     TN_HOOK_COUNT
 } tn_hook_t;
 

@@ -204,6 +204,19 @@ static int c2s_tls_offered(const c2s_t *c)
     return c->lcfg->tls == TN_TLS_STARTTLS && !c->tls;
 }
 
+/* Runs a features hook (ev->to: the stream's host) and appends what the
+ * modules added. */
+static void c2s_hook_features(c2s_t *c, tn_hook_t hook, tn_buf_t *b)
+{
+    tn_jid_t host = {.domain = c->host, .bare = c->host, .full = c->host};
+    tn_stanza_t *f = tn_stanza_new("features", TN_NS_STREAM);
+    tn_event_t ev = {c->srv, f, NULL, &host, &c->sess};
+    tn_hook_run(c->srv, hook, &ev);
+    for (size_t i = 0; i < f->nkids; i++)
+        tn_stanza_serialize(f->kids[i], TN_NS_CLIENT, b);
+    tn_stanza_unref(f);
+}
+
 static void c2s_send_features(c2s_t *c, tn_buf_t *b)
 {
     tn_buf_puts(b, "<stream:features>");
@@ -214,19 +227,16 @@ static void c2s_send_features(c2s_t *c, tn_buf_t *b)
                 tn_buf_puts(b, "<required/>");
             tn_buf_puts(b, "</starttls>");
         }
-        if (c->tls || !c->srv->cfg->require_tls)
+        if (c->tls || !c->srv->cfg->require_tls) {
             c2s_sasl_features(c, b);
+            c2s_hook_features(c, TN_HOOK_PREAUTH_FEATURES, b);
+        }
     } else {
         tn_buf_puts(b, "<bind xmlns='" TN_NS_BIND "'/>"
                        "<session xmlns='" TN_NS_SESSION "'><optional/>"
                        "</session>");
         /* Modules add theirs (roster versioning, caps, ...). */
-        tn_stanza_t *f = tn_stanza_new("features", TN_NS_STREAM);
-        tn_event_t ev = {c->srv, f, NULL, NULL, &c->sess};
-        tn_hook_run(c->srv, TN_HOOK_FEATURES, &ev);
-        for (size_t i = 0; i < f->nkids; i++)
-            tn_stanza_serialize(f->kids[i], TN_NS_CLIENT, b);
-        tn_stanza_unref(f);
+        c2s_hook_features(c, TN_HOOK_FEATURES, b);
     }
     tn_buf_puts(b, "</stream:features>");
 }
@@ -516,6 +526,14 @@ static void c2s_handle(c2s_t *c, tn_stanza_t *st)
         if (strcmp(st->ns, TN_NS_SASL) == 0) {
             c2s_sasl_handle(c, st);
             return;
+        }
+        if (c2s_is(st, "iq", TN_NS_CLIENT) && c2s_iq_valid(c, st) == 0) {
+            /* In-band registration and the like (TN_HOOK_PREAUTH_IQ). */
+            tn_jid_t host = {.domain = c->host, .bare = c->host,
+                             .full = c->host};
+            tn_event_t ev = {c->srv, st, NULL, &host, &c->sess};
+            if (tn_hook_run(c->srv, TN_HOOK_PREAUTH_IQ, &ev) != TN_PASS)
+                return;
         }
         c2s_close(c, "not-authorized", NULL);
         return;
