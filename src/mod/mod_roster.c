@@ -49,6 +49,7 @@ struct tn_roster {
 };
 
 static tn_hmap_t roster_cache; /* owner bare JID -> tn_roster_t* */
+static int roster_active;      /* the module is loaded */
 static long long roster_max_items;
 static int roster_versioning;
 
@@ -279,6 +280,10 @@ static void roster_ver_cb(void *ud, int status, const tn_store_item_t *it,
 void tn_roster_use(tn_server_t *srv, const char *host, const char *user,
                    tn_roster_cb cb, void *ud)
 {
+    if (!roster_active) {
+        cb(ud, NULL); /* no roster module: nobody is in anyone's roster */
+        return;
+    }
     char *bare = tn_sprintf("%s@%s", user, host);
     tn_roster_t *r = tn_hmap_get(&roster_cache, bare);
     if (r && r->loaded) {
@@ -655,6 +660,7 @@ static int roster_load(tn_module_t *m)
         tn_module_opt_bool(m, "versioning", 1, &roster_versioning) < 0)
         return TN_EINVAL;
     tn_hmap_init(&roster_cache);
+    roster_active = 1;
     tn_module_feature(m, TN_NS_ROSTER);
     tn_module_iq(m, TN_IQ_GET | TN_IQ_SET, TN_TO_BARE, TN_NS_ROSTER, "query",
                  roster_on_iq, TN_PRIO_DEFAULT);
@@ -673,6 +679,7 @@ static void roster_unload(tn_module_t *m)
          e = tn_hmap_next(&roster_cache, e, &it))
         roster_free(e->value);
     tn_hmap_release(&roster_cache);
+    roster_active = 0;
 }
 
 const tn_module_def_t tn_mod_roster = {
