@@ -3,15 +3,19 @@
 #   make run    install build dependencies, build, create var/, run ternd
 #   make test   install test dependencies, build, run every test in the
 #               normal build and again under ASan+UBSan
+#   make fuzz   build the libFuzzer targets with clang in build-fuzz/ and
+#               run each for FUZZ_SECONDS (tests/fuzz/README.md)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config openssl libuv1-dev libexpat1-dev \
 	libssl-dev libyaml-dev libsqlite3-dev libidn-dev libidn2-dev
 TEST_DEPS = $(BUILD_DEPS) libcmocka-dev python3 python3-slixmpp python3-pytest
 # Debian's own Python has slixmpp; another python3 first on PATH may not.
 PYTHON ?= /usr/bin/python3
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = xml jid scram config
 
 .PHONY: all build build-asan deps test-deps run test unit integration \
-	unit-asan integration-asan clean
+	unit-asan integration-asan fuzz clean
 
 all: build
 
@@ -51,5 +55,23 @@ integration-asan: build-asan
 test: test-deps
 	$(MAKE) unit integration unit-asan integration-asan
 
+# New inputs go to build-fuzz/corpus/<t>, crashes to build-fuzz/crashes/<t>;
+# the seeds and the saved reproducers in tests/fuzz are only read.
+fuzz:
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DTN_FUZZ=ON \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-fuzz -j$(JOBS) \
+		--target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes/$$t; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+		reg=; [ -d tests/fuzz/regress/$$t ] && reg=tests/fuzz/regress/$$t; \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
+		build-fuzz/fuzz_$$t -max_len=4096 -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 $$dict \
+			-artifact_prefix=build-fuzz/crashes/$$t/ \
+			build-fuzz/corpus/$$t tests/fuzz/corpus/$$t $$reg; \
+	done
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -5,7 +5,8 @@
  * RFC 6120 4.9 / 11: escaping (11.1 restricted XML is produced by never
  * writing comments, PIs or DTDs), namespace declarations only where an
  * element leaves its context's default namespace, the "stream:" prefix for
- * TN_NS_STREAM elements (declared by the stream header, written elsewhere),
+ * TN_NS_STREAM elements (declared by the stream header, written elsewhere)
+ * and the predeclared "xml:" prefix for elements in the XML namespace,
  * and UTF-8 only output (11.6). Parsing lives in parser.c. Element and
  * attribute names are trusted (they come from code or from the parser);
  * text and attribute values are not, and are escaped and cleaned so the
@@ -363,12 +364,20 @@ static void stanza_write(const tn_stanza_t *st, const char *ctx, tn_buf_t *out)
         return;
     }
     const char *ns = st->ns ? st->ns : "";
-    int is_stream = strcmp(ns, TN_NS_STREAM) == 0;
+    /* Elements in TN_NS_STREAM use the header's "stream:" prefix; those in
+     * the XML namespace (a peer may send <xml:foo/>) must use "xml:", as
+     * that namespace may not be declared as a default (Namespaces in XML
+     * 1.0, 3). Neither changes the default namespace. */
+    const char *eprefix = NULL;
+    if (strcmp(ns, TN_NS_STREAM) == 0)
+        eprefix = "stream:";
+    else if (strcmp(ns, TN_NS_XML) == 0)
+        eprefix = "xml:";
     tn_buf_append(out, "<", 1);
-    if (is_stream)
-        tn_buf_append(out, "stream:", 7);
+    if (eprefix)
+        tn_buf_puts(out, eprefix);
     tn_buf_puts(out, st->name);
-    if (!is_stream && strcmp(ns, ctx) != 0) {
+    if (!eprefix && strcmp(ns, ctx) != 0) {
         tn_buf_append(out, " xmlns='", 8);
         stanza_escape(out, ns, strlen(ns), 1);
         tn_buf_append(out, "'", 1);
@@ -408,13 +417,13 @@ static void stanza_write(const tn_stanza_t *st, const char *ctx, tn_buf_t *out)
         return;
     }
     tn_buf_append(out, ">", 1);
-    /* A stream: prefix leaves the default namespace as it was. */
-    const char *kctx = is_stream ? ctx : ns;
+    /* A prefix leaves the default namespace as it was. */
+    const char *kctx = eprefix ? ctx : ns;
     for (size_t i = 0; i < st->nkids; i++)
         stanza_write(st->kids[i], kctx, out);
     tn_buf_append(out, "</", 2);
-    if (is_stream)
-        tn_buf_append(out, "stream:", 7);
+    if (eprefix)
+        tn_buf_puts(out, eprefix);
     tn_buf_puts(out, st->name);
     tn_buf_append(out, ">", 1);
 }

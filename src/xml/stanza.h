@@ -75,7 +75,8 @@ char *tn_stanza_child_text(const tn_stanza_t *st, const char *name,
  * where st is written (TN_NS_CLIENT inside a c2s stream): an xmlns
  * attribute is written only where an element's ns differs from its
  * context. Elements in TN_NS_STREAM are written with the "stream:" prefix,
- * which the stream header declares. Attribute values and text are escaped;
+ * which the stream header declares, and elements in the XML namespace with
+ * the predeclared "xml:" prefix. Attribute values and text are escaped;
  * the output is always well-formed. */
 void tn_stanza_serialize(const tn_stanza_t *st, const char *outer_ns,
                          tn_buf_t *out);

@@ -758,7 +758,10 @@ static void test_round_trip(void **state)
             "xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>"
             "\xe2\x82\xac</text></stream:error>"
             "<p:foo xmlns:p='urn:p' xmlns='urn:d'><p:bar><baz/></p:bar>"
-            "</p:foo>";
+            /* fuzz_xml found that elements in the XML namespace were
+             * written with xmlns='http://www.w3.org/XML/1998/namespace',
+             * which does not parse. */
+            "<xml:q a='1'><r/><xml:s/></xml:q></p:foo>";
     struct rec r1, r2;
     rec_init(&r1, NULL);
     rec_init(&r2, NULL);
@@ -790,6 +793,10 @@ static void test_round_trip(void **state)
     assert_string_equal(q->attrs[1].ns, "urn:b");
     assert_string_equal(q->attrs[1].value, "2");
     assert_string_equal(tn_stanza_child(r2.st[1], "e", "")->kids[0]->ns, "");
+    tn_stanza_t *xq = tn_stanza_child(r2.st[3], "q", TN_NS_XML);
+    assert_non_null(xq);
+    assert_non_null(tn_stanza_child(xq, "r", "urn:d"));
+    assert_non_null(tn_stanza_child(xq, "s", TN_NS_XML));
     /* A copy is equal too. */
     tn_stanza_t *c = tn_stanza_copy(r2.st[1]);
     assert_true(tree_equal(c, r1.st[1]));

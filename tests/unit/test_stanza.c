@@ -250,6 +250,19 @@ static tn_stanza_t *build_bad_utf8(void)
     return st;
 }
 
+/* Found by fuzz_xml: a peer may send an element in the XML namespace
+ * (<xml:foo/>); it must come out with the predeclared xml: prefix, as
+ * xmlns='http://www.w3.org/XML/1998/namespace' is not well-formed. */
+static tn_stanza_t *build_xml_ns_element(void)
+{
+    tn_stanza_t *st = tn_stanza_new("message", TN_NS_CLIENT);
+    tn_stanza_t *x = tn_stanza_add_child(st, "foo", TN_NS_XML);
+    tn_stanza_set_attr(x, "a", "1");
+    tn_stanza_add_child(x, "bar", NULL); /* also in the XML namespace */
+    tn_stanza_add_child(x, "body", TN_NS_CLIENT);
+    return st;
+}
+
 static tn_stanza_t *build_empty(void)
 {
     return tn_stanza_new("ping", TN_NS_PING);
@@ -293,6 +306,8 @@ static const struct ser_case ser_cases[] = {
     {"empty element", build_empty, TN_NS_CLIENT,
      "<ping xmlns='urn:xmpp:ping'/>"},
     {"empty element in its ns", build_empty, TN_NS_PING, "<ping/>"},
+    {"element in the XML namespace", build_xml_ns_element, TN_NS_CLIENT,
+     "<message><xml:foo a='1'><xml:bar/><body/></xml:foo></message>"},
 };
 
 static void test_serialize_table(void **state)
