@@ -39,6 +39,8 @@ struct tn_module {
     size_t nfeatures;
     modreg_ident_t *idents;
     size_t nidents;
+    tn_stanza_t **forms; /* owned refs: XEP-0128 disco#info forms */
+    size_t nforms;
     int targets; /* union of its IQ handlers' target classes */
     char *err;   /* owned; an option error from load() */
 };
@@ -158,6 +160,12 @@ void tn_module_feature(tn_module_t *m, const char *var)
     m->features[m->nfeatures++] = var;
 }
 
+void tn_module_disco_form(tn_module_t *m, tn_stanza_t *form)
+{
+    m->forms = tn_realloc(m->forms, (m->nforms + 1) * sizeof *m->forms);
+    m->forms[m->nforms++] = tn_stanza_ref(form);
+}
+
 void tn_module_identity(tn_module_t *m, const char *category,
                         const char *type, const char *name)
 {
@@ -249,6 +257,9 @@ void tn_modules_unload(tn_server_t *srv)
             m->def->unload(m);
         tn_free(m->features);
         tn_free(m->idents);
+        for (size_t k = 0; k < m->nforms; k++)
+            tn_stanza_unref(m->forms[k]);
+        tn_free(m->forms);
         tn_free(m->err);
     }
     tn_free(r->opt_used);
@@ -319,6 +330,10 @@ void tn_modules_disco_info(tn_server_t *srv, int target, tn_stanza_t *query)
         for (size_t k = 0; k < m->nfeatures; k++)
             modreg_add_feature(query, m->features[k]);
     }
+    /* XEP-0128: extended information describes the server only. */
+    for (size_t i = 0; target == TN_TO_HOST && i < r->nmods; i++)
+        for (size_t k = 0; k < r->mods[i].nforms; k++)
+            tn_stanza_add_copy(query, r->mods[i].forms[k]);
 }
 
 tn_stanza_t *tn_iq_result_new(const tn_event_t *ev)

@@ -85,6 +85,13 @@ void tn_module_identity(tn_module_t *m, const char *category,
                         const char *type, const char *name);
 void tn_module_iq(tn_module_t *m, int types, int targets, const char *ns,
                   const char *elem, tn_handler_cb cb, int prio);
+/* Adds an XEP-0128 extended information form (an <x xmlns='jabber:x:data'
+ * type='result'/> with a hidden FORM_TYPE field, e.g. XEP-0157 contact
+ * addresses) to the server's disco#info (TN_TO_HOST), after the
+ * identities and features, and so to the XEP-0115 hash over it. The
+ * registry takes its own reference until unload: build the form in
+ * load() and do not change it afterwards. */
+void tn_module_disco_form(tn_module_t *m, tn_stanza_t *form);
 /* Joins a named hook. */
 void tn_module_hook(tn_module_t *m, tn_hook_t hook, tn_handler_cb cb,
                     int prio);
@@ -118,9 +125,11 @@ void tn_modules_unload(tn_server_t *srv);
  * the last verdict (TN_PASS when no handler took it). */
 tn_verdict_t tn_modules_dispatch_iq(tn_event_t *ev, int type, int target);
 
-/* Adds to a disco#info <query/>: for TN_TO_HOST the identities and
- * features of every loaded module; for TN_TO_BARE the features of the
- * modules that answer IQs addressed to accounts. */
+/* Adds to a disco#info <query/>: for TN_TO_HOST the identities, features
+ * and extended forms (tn_module_disco_form) of every loaded module; for
+ * TN_TO_BARE the features of the modules that answer IQs addressed to
+ * accounts. The result depends only on what the modules declared at load,
+ * so it is the same on every call (mod_caps hashes it). */
 void tn_modules_disco_info(tn_server_t *srv, int target, tn_stanza_t *query);
 
 /* Reply helpers for IQ handlers. */

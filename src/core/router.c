@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "core/module.h"
+#include "store/store.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "xml/ns.h"
@@ -169,7 +171,93 @@ static void router_iq_service(tn_server_t *srv, tn_stanza_t *st,
         tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
 }
 
-void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
+/* router_route stages: the sender's hooks already ran; the account is
+ * known to exist. */
+enum { ROUTER_RESUMED = 1, ROUTER_ACCOUNT_OK = 2 };
+
+static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
+                         int stage);
+
+/* RFC 6121 8.5.1: the account does not exist. IQ get/set and messages
+ * learn service-unavailable; a subscription request or probe gets
+ * 'unsubscribed' so the sender's roster settles; the rest is ignored. */
+static void router_no_account(tn_server_t *srv, tn_stanza_t *st,
+                              const char *to_bare)
+{
+    const char *type = router_type(st);
+    const char *from = tn_stanza_attr(st, "from");
+    tn_log(TN_LOG_DEBUG, "router: %s to unknown account %s", st->name,
+           to_bare);
+    if (router_is(st, "presence")) {
+        if (from && (strcmp(type, "subscribe") == 0 ||
+                     strcmp(type, "probe") == 0)) {
+            tn_stanza_t *p = tn_stanza_new("presence", TN_NS_CLIENT);
+            tn_stanza_set_attr(p, "type", "unsubscribed");
+            tn_stanza_set_attr(p, "from", to_bare);
+            tn_stanza_set_attr(p, "to", from);
+            router_route(srv, p, NULL, ROUTER_ACCOUNT_OK);
+            tn_stanza_unref(p);
+        }
+        return;
+    }
+    if (router_is(st, "iq") && strcmp(type, "get") != 0 &&
+        strcmp(type, "set") != 0)
+        return;
+    tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
+}
+
+typedef struct router_wait {
+    tn_server_t *srv;
+    tn_stanza_t *st; /* owned ref */
+    tn_sess_t *sess; /* held, or NULL */
+    char *bare;      /* owned */
+} router_wait_t;
+
+static void router_account_cb(void *ud, int status, const tn_account_t *a)
+{
+    router_wait_t *w = ud;
+    (void)a;
+    if (status == 0)
+        router_route(w->srv, w->st, w->sess,
+                     ROUTER_RESUMED | ROUTER_ACCOUNT_OK);
+    else if (status == TN_ENOTFOUND)
+        router_no_account(w->srv, w->st, w->bare);
+    else if (!router_is(w->st, "presence"))
+        tn_route_error(w->srv, w->st, TN_ERR_WAIT, "internal-server-error");
+    if (w->sess)
+        tn_sess_unhold(w->sess);
+    tn_stanza_unref(w->st);
+    tn_free(w->bare);
+    tn_free(w);
+}
+
+/* Whether the local account `to` exists is known without asking the
+ * store when one of its sessions is bound or it is the sender. Else the
+ * stanza waits for the answer (holding the sender, so its later stanzas
+ * keep their order) and routing resumes from the callback. Returns 1
+ * when the stanza was taken. */
+static int router_check_account(tn_server_t *srv, tn_stanza_t *st,
+                                tn_sess_t *sess, const tn_jid_t *to)
+{
+    if (tn_sessions_user(srv, to->bare) ||
+        (sess && strcmp(sess->jid.bare, to->bare) == 0))
+        return 0;
+    router_wait_t *w = TN_NEW(router_wait_t);
+    w->srv = srv;
+    w->st = tn_stanza_ref(st);
+    w->bare = tn_strdup(to->bare);
+    if (sess) {
+        w->sess = sess;
+        tn_sess_hold(sess);
+    }
+    if (tn_store_account_get(srv->store, to->domain, to->node,
+                             router_account_cb, w) < 0)
+        router_account_cb(w, TN_EIO, NULL);
+    return 1;
+}
+
+static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
+                         int stage)
 {
     const char *to_s = tn_stanza_attr(st, "to");
     const char *from_s = tn_stanza_attr(st, "from");
@@ -193,7 +281,7 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
         goto done;
     }
     tn_event_t ev = {srv, st, &from, to_s ? &to : NULL, sess};
-    if (sess) {
+    if (sess && !(stage & ROUTER_RESUMED)) {
         if (tn_hook_run(srv, TN_HOOK_STANZA_OUT, &ev) == TN_DROP)
             goto done;
         if (router_is(st, "presence") &&
@@ -226,7 +314,11 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
                    to.domain);
         goto done;
     }
-    /* A local account: its filters (blocking) first. */
+    /* A local account: it must exist (RFC 6121 8.5.1), then its filters
+     * (blocking) run. */
+    if (!(stage & ROUTER_ACCOUNT_OK) &&
+        router_check_account(srv, st, sess, &to))
+        goto done;
     if (tn_hook_run(srv, TN_HOOK_STANZA_IN, &ev) == TN_DROP)
         goto done;
     if (router_is(st, "presence")) {
@@ -263,4 +355,15 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
 done:
     tn_jid_release(&to);
     tn_jid_release(&from);
+}
+
+void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
+{
+    router_route(srv, st, sess, 0);
+}
+
+void tn_route_resume(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
+{
+    /* Resumed from a TN_HOOK_STANZA_IN filter: the account check ran. */
+    router_route(srv, st, sess, ROUTER_RESUMED | ROUTER_ACCOUNT_OK);
 }

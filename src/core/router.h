@@ -19,6 +19,13 @@
  * stanza errors; nothing is reported to the caller. */
 void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess);
 
+/* Routes st like tn_route but without the sender's side (the
+ * TN_HOOK_STANZA_OUT and TN_HOOK_PRESENCE_OUT hooks), which already ran:
+ * for a filter that held st back (TN_DROP) while it fetched what it needed
+ * and now lets it go on. sess is the session it came from (NULL: the
+ * server, or a session gone meanwhile). */
+void tn_route_resume(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess);
+
 /* Sends the stanza error type/cond for st back to its sender. */
 void tn_route_error(tn_server_t *srv, const tn_stanza_t *st,
                     const char *type, const char *cond);

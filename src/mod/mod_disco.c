@@ -1,20 +1,35 @@
 /* mod_disco.c -- XEP-0030 Service Discovery for the server (host JID) and
- * for accounts (bare JIDs, answered on the user's behalf). The features
- * and identities are generated from what the loaded modules declared;
- * nothing here lists another module's namespace. disco#items lists the
- * hosted services (none yet: MUC and PubSub will add theirs) and nothing
- * for accounts. Node queries (XEP-0030 3.2) get item-not-found. */
+ * for accounts (bare JIDs, answered on the user's behalf). The features,
+ * identities and XEP-0128 extended forms are generated from what the
+ * loaded modules declared; nothing here lists another module's namespace.
+ * disco#items lists the hosted services (none yet: MUC and PubSub will add
+ * theirs) and nothing for accounts. Node queries (XEP-0030 3.2) get
+ * item-not-found, except the server's own XEP-0115 node "TN_CAPS_NODE#ver"
+ * with the current ver, which names the same info (XEP-0115 6.2). */
+#include <string.h>
+
 #include "core/module.h"
+#include "util/mem.h"
 #include "xml/ns.h"
+#include "xmpp/caps.h"
 #include "xmpp/error.h"
+
+/* 1 when node is TN_CAPS_NODE "#" and the ver of the info in out. */
+static int disco_is_caps_node(const char *node, const tn_stanza_t *out)
+{
+    size_t n = strlen(TN_CAPS_NODE);
+    if (strncmp(node, TN_CAPS_NODE, n) != 0 || node[n] != '#')
+        return 0;
+    char *ver = tn_caps_ver(out, NULL);
+    int ok = ver && strcmp(node + n + 1, ver) == 0;
+    tn_free(ver);
+    return ok;
+}
 
 static tn_verdict_t disco_reply(tn_event_t *ev, const char *ns, int target)
 {
     tn_stanza_t *q = tn_stanza_child(ev->stanza, "query", ns);
-    if (tn_stanza_attr(q, "node")) {
-        tn_reply_error(ev, TN_ERR_CANCEL, "item-not-found");
-        return TN_HANDLED;
-    }
+    const char *node = tn_stanza_attr(q, "node");
     tn_stanza_t *r = tn_iq_result_new(ev);
     tn_stanza_t *out = tn_stanza_add_child(r, "query", ns);
     if (target == TN_TO_BARE) {
@@ -24,6 +39,14 @@ static tn_verdict_t disco_reply(tn_event_t *ev, const char *ns, int target)
     }
     if (target)
         tn_modules_disco_info(ev->srv, target, out);
+    if (node) {
+        if (target != TN_TO_HOST || !disco_is_caps_node(node, out)) {
+            tn_stanza_unref(r);
+            tn_reply_error(ev, TN_ERR_CANCEL, "item-not-found");
+            return TN_HANDLED;
+        }
+        tn_stanza_set_attr(out, "node", node);
+    }
     tn_reply(ev, r);
     tn_stanza_unref(r);
     return TN_HANDLED;

@@ -16,8 +16,11 @@
 #include "core/module.h"
 #include "core/router.h"
 #include "mod/roster.h"
+#include "store/store.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "xml/element.h"
 #include "xml/ns.h"
 #include "xmpp/error.h"
 #include "xmpp/jid.h"
@@ -168,6 +171,59 @@ static void pres_strv_free(char **v, size_t n)
     tn_free(v);
 }
 
+/* Stored subscription requests (map "subin": contact -> the presence as
+ * it came), for a session's initial presence. */
+typedef struct pres_asked {
+    tn_server_t *srv;
+    tn_sess_t *sess; /* held */
+    char *full;      /* owned */
+    char **asked;    /* owned: contacts still pending-in */
+    size_t nasked;
+} pres_asked_t;
+
+static void pres_asked_cb(void *ud, int status, const tn_store_item_t *it,
+                          size_t n)
+{
+    pres_asked_t *a = ud;
+    for (size_t i = 0; i < a->nasked; i++) {
+        tn_stanza_t *p = NULL;
+        for (size_t k = 0; status == 0 && k < n && !p; k++)
+            if (strcmp(it[k].key, a->asked[i]) == 0)
+                p = tn_xml_element_parse(it[k].value, it[k].len,
+                                         TN_NS_CLIENT);
+        if (!p) {
+            p = tn_stanza_new("presence", TN_NS_CLIENT);
+            tn_stanza_set_attr(p, "type", "subscribe");
+        }
+        tn_stanza_set_attr(p, "from", a->asked[i]);
+        tn_stanza_set_attr(p, "to", a->full);
+        if (a->sess->bound)
+            tn_sess_send(a->sess, p);
+        tn_stanza_unref(p);
+    }
+    tn_sess_unhold(a->sess);
+    pres_strv_free(a->asked, a->nasked);
+    tn_free(a->full);
+    tn_free(a);
+}
+
+static void pres_deliver_asked(pres_bcast_t *b)
+{
+    pres_asked_t *a = TN_NEW(pres_asked_t);
+    a->srv = b->srv;
+    a->sess = b->sess;
+    tn_sess_hold(a->sess);
+    a->full = tn_strdup(b->full);
+    a->asked = b->asked;
+    a->nasked = b->nasked;
+    b->asked = NULL;
+    b->nasked = 0;
+    tn_sess_t *s = a->sess;
+    if (tn_store_map_all(b->srv->store, s->jid.domain, s->jid.node, "subin",
+                         pres_asked_cb, a) < 0)
+        pres_asked_cb(a, TN_EIO, NULL, 0);
+}
+
 static void pres_bcast_cb(void *ud, tn_roster_t *r)
 {
     pres_bcast_t *b = ud;
@@ -185,6 +241,15 @@ static void pres_bcast_cb(void *ud, tn_roster_t *r)
             pres_send(srv, b->st, b->full, s->jid.full);
         s = next;
     }
+    /* RFC 6121 4.2.2: an entity is implicitly subscribed to its own
+     * presence, so a new resource learns of the others as of contacts. */
+    for (tn_sess_t *s = tn_sessions_user(srv, b->bare);
+         b->sess && b->initial && !b->unavailable && s;) {
+        tn_sess_t *next = s->next_res;
+        if (s != b->sess && s->available && s->presence)
+            pres_send(srv, s->presence, s->jid.full, b->full);
+        s = next;
+    }
     if (b->unavailable) {
         pres_directed_t *d = tn_hmap_del(&pres_directed, b->full);
         for (size_t i = 0; d && i < d->n; i++)
@@ -192,17 +257,9 @@ static void pres_bcast_cb(void *ud, tn_roster_t *r)
         pres_directed_free(d);
     }
     /* RFC 6121 3.1.3: requests that waited are delivered again at each
-     * initial presence until the user answers. */
-    if (b->sess && b->initial && !b->unavailable) {
-        for (size_t i = 0; i < b->nasked; i++) {
-            tn_stanza_t *p = tn_stanza_new("presence", TN_NS_CLIENT);
-            tn_stanza_set_attr(p, "type", "subscribe");
-            tn_stanza_set_attr(p, "from", b->asked[i]);
-            tn_stanza_set_attr(p, "to", b->full);
-            tn_sess_send(b->sess, p);
-            tn_stanza_unref(p);
-        }
-    }
+     * initial presence until the user answers, as they were sent. */
+    if (b->sess && b->initial && !b->unavailable && b->nasked)
+        pres_deliver_asked(b);
     if (b->sess)
         tn_sess_unhold(b->sess);
     tn_stanza_unref(b->st);
@@ -257,12 +314,45 @@ static void pres_sub_free(pres_sub_t *p)
     tn_free(p);
 }
 
+static void pres_subin_done(void *ud, int status)
+{
+    (void)ud;
+    if (status < 0 && status != TN_ENOTFOUND)
+        tn_log(TN_LOG_ERROR, "presence: storing a subscription request "
+                             "failed: %s", tn_strerror(status));
+}
+
+/* Keeps the request as it came while it is pending (extended content such
+ * as a nick or status survives until the user answers), and forgets it
+ * once it is not. */
+static void pres_subin_store(pres_sub_t *p, int pending)
+{
+    tn_store_t *st = p->srv->store;
+    if (!pending) {
+        tn_store_map_del(st, p->owner_host, p->owner_user, "subin",
+                         p->contact, pres_subin_done, NULL);
+        return;
+    }
+    tn_stanza_t *c = tn_stanza_copy(p->st);
+    tn_stanza_set_attr(c, "to", NULL);
+    tn_stanza_set_attr(c, "from", NULL);
+    char *xml = tn_stanza_to_string(c, TN_NS_CLIENT);
+    tn_stanza_unref(c);
+    tn_store_map_put(st, p->owner_host, p->owner_user, "subin", p->contact,
+                     xml, strlen(xml), pres_subin_done, NULL);
+    tn_free(xml);
+}
+
 static void pres_sub_out_cb(void *ud, tn_roster_t *r)
 {
     pres_sub_t *p = ud;
     if (r) {
+        tn_roster_item_t *i = tn_roster_find(r, p->contact);
+        int was_pending = i && i->sub.pending_in;
         tn_sub_result_t res =
             tn_roster_subscription(p->srv, r, p->contact, p->ev);
+        if (was_pending && !res.state.pending_in)
+            pres_subin_store(p, 0);
         /* RFC 6121 3.1.2: stamped with the user's bare JID. */
         if (res.pass)
             pres_send(p->srv, p->st, p->owner_bare, p->contact);
@@ -350,6 +440,11 @@ static tn_verdict_t pres_on_out(tn_event_t *ev)
     }
     int k = pres_sub_index(type);
     if (k >= 0) {
+        /* Nobody subscribes to themselves (the inbound side drops it
+         * too), and a roster holds no item for its owner (RFC 6121
+         * 2.3.3 refuses one in a roster set). */
+        if (strcmp(ev->to->bare, ev->from->bare) == 0)
+            return TN_HANDLED;
         if (!ev->to->node && !tn_config_is_host(ev->srv->cfg, ev->to->domain)) {
             /* A server-only JID can be subscribed to like any contact. */
         }
@@ -376,8 +471,14 @@ static void pres_sub_in_cb(void *ud, tn_roster_t *r)
 {
     pres_sub_t *p = ud;
     if (r) {
+        tn_roster_item_t *i = tn_roster_find(r, p->contact);
+        int was_pending = i && i->sub.pending_in;
         tn_sub_result_t res =
             tn_roster_subscription(p->srv, r, p->contact, p->ev);
+        if (res.state.pending_in && p->ev == TN_SUB_IN_SUBSCRIBE && res.pass)
+            pres_subin_store(p, 1);
+        else if (was_pending && !res.state.pending_in)
+            pres_subin_store(p, 0);
         if (res.auto_subscribed)
             pres_send_type(p->srv, "subscribed", p->owner_bare, p->contact);
         if (res.send_available)
@@ -385,12 +486,20 @@ static void pres_sub_in_cb(void *ud, tn_roster_t *r)
         if (res.send_unavailable)
             pres_send_unavailable(p->srv, p->owner_bare, p->contact);
         if (res.pass) {
-            /* To every available resource; a subscribe nobody sees now
-             * waits as pending-in for the next initial presence. */
+            /* To every available resource, sent directly: routing it
+             * again would run this inbound handling a second time, which
+             * finds the state already changed and swallows it. A
+             * subscribe nobody sees now waits as pending-in for the next
+             * initial presence. */
             for (tn_sess_t *s = tn_sessions_user(p->srv, p->owner_bare); s;) {
                 tn_sess_t *next = s->next_res;
-                if (s->available)
-                    pres_send(p->srv, p->st, p->contact, s->jid.full);
+                if (s->available) {
+                    tn_stanza_t *c = tn_stanza_copy(p->st);
+                    tn_stanza_set_attr(c, "from", p->contact);
+                    tn_stanza_set_attr(c, "to", s->jid.full);
+                    tn_sess_send(s, c);
+                    tn_stanza_unref(c);
+                }
                 s = next;
             }
         }
@@ -422,7 +531,9 @@ static tn_verdict_t pres_on_in(tn_event_t *ev)
 {
     const char *type = pres_type(ev->stanza);
     if (!ev->from->domain)
-        return TN_DROP;
+        /* From the server itself: only its error replies (which may
+         * carry no 'from', RFC 6120 8.3.1) are delivered. */
+        return strcmp(type, "error") == 0 ? TN_PASS : TN_DROP;
     if (strcmp(type, "probe") == 0) {
         pres_probe_t *p = TN_NEW(pres_probe_t);
         p->srv = ev->srv;

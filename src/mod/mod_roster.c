@@ -297,9 +297,12 @@ void tn_roster_use(tn_server_t *srv, const char *host, const char *user,
     w->cb = cb;
     w->ud = ud;
     if (r) {
+        /* Waiters run in the order they came (stanza order). */
         tn_free(bare);
-        w->next = r->waiters;
-        r->waiters = w;
+        roster_waiter_t **pp = &r->waiters;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = w;
         return;
     }
     r = TN_NEW(tn_roster_t);
@@ -362,26 +365,28 @@ static void roster_push(tn_roster_t *r, const tn_roster_item_t *i, int remove)
 }
 
 /* An item changed: store it (or drop it when nothing is left of it),
- * bump the version and push what the owner can see. */
+ * and when what the owner sees of it changed (shown; a pending-in
+ * request alone is not shown), bump the version and push it. */
 static void roster_changed(tn_roster_t *r, tn_roster_item_t *i,
-                           int was_visible)
+                           int was_visible, int shown)
 {
     int empty = i->hidden && i->sub.sub == TN_SUB_NONE &&
                 !i->sub.pending_in && !i->sub.pending_out &&
                 !i->sub.approved;
     int visible = !i->hidden;
-    if (visible || was_visible)
+    shown = shown && (visible || was_visible);
+    if (shown)
         roster_bump(r);
     if (empty) {
         roster_delete_item(r, i->jid);
         tn_hmap_del(&r->items, i->jid);
-        if (was_visible)
+        if (shown && was_visible)
             roster_push(r, i, 1);
         roster_item_free(i);
         return;
     }
     roster_save_item(r, i);
-    if (visible)
+    if (shown && visible)
         roster_push(r, i, 0);
 }
 
@@ -425,7 +430,8 @@ tn_sub_result_t tn_roster_subscription(tn_server_t *srv, tn_roster_t *r,
         i->hidden = 0;
     if (created || memcmp(&old, &i->sub, sizeof old) != 0 ||
         was_visible != !i->hidden)
-        roster_changed(r, i, was_visible);
+        roster_changed(r, i, was_visible,
+                       res.changed || was_visible != !i->hidden);
     return res;
 }
 
@@ -530,6 +536,22 @@ static void roster_remove_subscriptions(roster_req_t *q, tn_roster_item_t *i)
         tn_route(q->srv, p, NULL);
         tn_stanza_unref(p);
     }
+    if (!tn_sub_has_from(i->sub))
+        return;
+    /* RFC 6121 3.2.2: a cancelled subscriber gets unavailable from each
+     * available resource, as after an explicit 'unsubscribed'. */
+    for (tn_sess_t *s = tn_sessions_user(q->srv, q->from.bare); s;) {
+        tn_sess_t *next = s->next_res;
+        if (s->available) {
+            tn_stanza_t *p = tn_stanza_new("presence", TN_NS_CLIENT);
+            tn_stanza_set_attr(p, "type", "unavailable");
+            tn_stanza_set_attr(p, "from", s->jid.full);
+            tn_stanza_set_attr(p, "to", i->jid);
+            tn_route(q->srv, p, NULL);
+            tn_stanza_unref(p);
+        }
+        s = next;
+    }
 }
 
 static void roster_do_set(roster_req_t *q, tn_roster_t *r)
@@ -596,7 +618,7 @@ static void roster_do_set(roster_req_t *q, tn_roster_t *r)
     }
     i->hidden = 0;
     tn_reply_result(&(tn_event_t){q->srv, q->iq, &q->from, NULL, NULL});
-    roster_changed(r, i, was_visible);
+    roster_changed(r, i, was_visible, 1);
     tn_jid_release(&jid);
 }
 

@@ -26,8 +26,9 @@ typedef struct tn_roster tn_roster_t;
  * keep it), or NULL when the store failed. */
 typedef void (*tn_roster_cb)(void *ud, tn_roster_t *r);
 
-/* Runs cb with the roster of user@host: at once when it is in memory,
- * else after loading it from the store. */
+/* Runs cb with the roster of user@host: at once when it is in memory (or
+ * with NULL when mod_roster is not loaded), else after loading it from
+ * the store. */
 void tn_roster_use(tn_server_t *srv, const char *host, const char *user,
                    tn_roster_cb cb, void *ud);
 void tn_roster_ref(tn_roster_t *r);

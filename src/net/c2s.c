@@ -527,7 +527,11 @@ static void c2s_handle(c2s_t *c, tn_stanza_t *st)
             c2s_sasl_handle(c, st);
             return;
         }
-        if (c2s_is(st, "iq", TN_NS_CLIENT) && c2s_iq_valid(c, st) == 0) {
+        /* The hook runs only on encrypted streams when TLS is required,
+         * also on a listener without TLS (like SASL there). */
+        if (c2s_is(st, "iq", TN_NS_CLIENT) &&
+            (c->tls || !c->srv->cfg->require_tls) &&
+            c2s_iq_valid(c, st) == 0) {
             /* In-band registration and the like (TN_HOOK_PREAUTH_IQ). */
             tn_jid_t host = {.domain = c->host, .bare = c->host,
                              .full = c->host};

@@ -29,13 +29,15 @@ tn_stanza_t *tn_xml_element_parse(const char *s, size_t len,
 {
     element_ctx_t ctx = {NULL, 0};
     tn_xml_cbs_t cbs = {.stanza = element_on_stanza};
-    tn_xml_limits_t lim = {len + 1, 64, 256};
-    tn_xml_parser_t *p = tn_xml_parser_new(&lim, &cbs, &ctx);
     tn_buf_t b;
     tn_buf_init(&b);
     tn_buf_puts(&b, "<stream:stream xmlns:stream='" TN_NS_STREAM "' xmlns='");
     tn_buf_append_xml(&b, default_ns, strlen(default_ns), 1);
     tn_buf_puts(&b, "'>");
+    /* The bound applies to the wrapper header too: an element shorter
+     * than the header must still fit. */
+    tn_xml_limits_t lim = {len + b.len + 1, 64, 256};
+    tn_xml_parser_t *p = tn_xml_parser_new(&lim, &cbs, &ctx);
     int rc = tn_xml_parser_feed(p, b.data, b.len);
     if (rc == TN_XML_OK)
         rc = tn_xml_parser_feed(p, s, len);

@@ -50,6 +50,7 @@ struct sub_cell {
     unsigned char flags; /* SUB_PASS, SUB_AUTO, SUB_AVAIL, SUB_UNAVAIL */
 };
 
+/* clang-format off */
 static const tn_sub_state_t sub_states[SUB_NSTATES] = {
     [SUB_N] = {TN_SUB_NONE, 0, 0, 0},
     [SUB_NPO] = {TN_SUB_NONE, 1, 0, 0},
@@ -65,7 +66,6 @@ static const tn_sub_state_t sub_states[SUB_NSTATES] = {
     [SUB_TA] = {TN_SUB_TO, 0, 0, 1},
 };
 
-/* clang-format off */
 static const struct sub_cell sub_table[SUB_NEVENTS][SUB_NSTATES] = {
     /* A.2.1 outbound subscribe: routed in every state. From 'To' the
      * contact's server auto-replies 'subscribed' (3.1.3 step 2), which is

@@ -38,29 +38,28 @@ typedef enum {
 
 /* What the server must do after applying an event to a contact's state. */
 typedef struct tn_sub_result {
-    tn_sub_state_t state; /* the new state; store it whenever it differs
-                             from the old one, pending_in included */
-    unsigned changed : 1; /* sub, pending_out or approved (what the roster
-                             shows) differs from the state passed in: roster
-                             push needed. pending_in alone is not visible in
-                             the roster and does not set it */
-    unsigned pass : 1;    /* outbound: route the stanza to the contact;
-                             inbound: deliver it to the user (A.2 "Route?",
-                             A.3 "Deliver?") */
-    unsigned auto_subscribed : 1; /* inbound subscribe from a contact that
-                             is already subscribed (3.1.3 step 2) or was
-                             pre-approved (3.4): the server answers
-                             'subscribed' on the user's behalf and does not
-                             deliver the request */
-    unsigned send_available : 1;  /* the contact just gained 'from' (outbound
-                             subscribed, 3.1.5, or a pre-approved inbound
-                             subscribe) or was re-confirmed by an
-                             auto-reply: send the user's current presence
-                             to the contact */
-    unsigned send_unavailable : 1; /* the contact lost 'from' (outbound
-                             unsubscribed, 3.2.2, or inbound unsubscribe,
-                             3.3.3): send unavailable from each of the
-                             user's available resources to the contact */
+    /* The new state; store it whenever it differs from the old one,
+     * pending_in included. */
+    tn_sub_state_t state;
+    /* sub, pending_out or approved (what the roster shows) differs from the
+     * state passed in: roster push needed. pending_in alone is not visible
+     * in the roster and does not set it. */
+    unsigned changed : 1;
+    /* Outbound: route the stanza to the contact; inbound: deliver it to the
+     * user (A.2 "Route?", A.3 "Deliver?"). */
+    unsigned pass : 1;
+    /* Inbound subscribe from a contact that is already subscribed (3.1.3
+     * step 2) or was pre-approved (3.4): the server answers 'subscribed' on
+     * the user's behalf and does not deliver the request. */
+    unsigned auto_subscribed : 1;
+    /* The contact just gained 'from' (outbound subscribed, 3.1.5, or a
+     * pre-approved inbound subscribe) or was re-confirmed by an auto-reply:
+     * send the user's current presence to the contact. */
+    unsigned send_available : 1;
+    /* The contact lost 'from' (outbound unsubscribed, 3.2.2, or inbound
+     * unsubscribe, 3.3.3): send unavailable from each of the user's
+     * available resources to the contact. */
+    unsigned send_unavailable : 1;
 } tn_sub_result_t;
 
 /* Applies ev to s. Pure; never fails. Inconsistent input (e.g. 'from' with

@@ -13,6 +13,7 @@ Run with Debian's interpreter (it has python3-slixmpp and python3-pytest):
 
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,7 +64,10 @@ def sanitizer_report(text):
 class Server:
     """One ternd process and its files."""
 
-    def __init__(self, workdir, cert, key, c2s=None, extra=''):
+    def __init__(self, workdir, cert, key, c2s=None, extra='',
+                 modules=None):
+        """modules: {name: {option: value}} for some modules; every
+        built module is still loaded (see module_config)."""
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cert, self.key = str(cert), str(key)
@@ -72,7 +76,7 @@ class Server:
                     'max_preauth_stanza': 10240, 'preauth_timeout': 30,
                     'auth_attempts': 3}
         self.c2s.update(c2s or {})
-        self.extra = extra
+        self.extra = extra + module_config(modules)
         self.config = self.dir / 'tern.yaml'
         self.logfile = self.dir / 'ternd.log'
         self.db = self.dir / 'tern.db'
@@ -111,7 +115,8 @@ class Server:
         return self
 
     def _start(self, timeout, last):
-        self._log = open(self.logfile, 'wb')
+        # A restart (same database, e.g. after kill()) appends to the log.
+        self._log = open(self.logfile, 'ab' if self.proc else 'wb')
         self.proc = subprocess.Popen([TERND, '-c', str(self.config)],
                                      stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log,
@@ -222,6 +227,34 @@ class Server:
     def jid(self, user, resource=None):
         j = '%s@%s' % (user, self.domain)
         return j + '/' + resource if resource else j
+
+
+def built_modules():
+    """Names of the modules compiled into TERND: the modules_gen.c that
+    CMake wrote beside it, else the src/mod/mod_*.c files."""
+    gen = Path(TERND).resolve().parent / 'modules_gen.c'
+    try:
+        names = re.findall(r'&tn_mod_(\w+),', gen.read_text())
+    except OSError:
+        names = []
+    return names or sorted(p.stem[4:] for p in (REPO / 'src' / 'mod')
+                           .glob('mod_*.c'))
+
+
+def module_config(modules):
+    """The 'modules:' section for options {name: {key: value}}: a
+    mapping selects the modules it lists, so it lists every built module
+    (in the default order) and gives options to those in `modules`."""
+    if not modules:
+        return ''
+    names = built_modules()
+    names += [n for n in modules if n not in names]
+    lines = ['modules:']
+    for n in names:
+        opts = modules.get(n)
+        lines.append('  %s: %s' % (n, '{%s}' % ', '.join(
+            '%s: %s' % kv for kv in opts.items()) if opts else 'null'))
+    return '\n'.join(lines) + '\n'
 
 
 # ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include "xmpp/sub.h"
 
 /* The nine states of A.1 and the three pre-approved ones of 3.4.2. */
+/* clang-format off */
 #define N {TN_SUB_NONE, 0, 0, 0}    /* "None" */
 #define NPO {TN_SUB_NONE, 1, 0, 0}  /* "None + Pending Out" */
 #define NPI {TN_SUB_NONE, 0, 1, 0}  /* "None + Pending In" */
@@ -29,6 +30,7 @@
 #define NA {TN_SUB_NONE, 0, 0, 1}   /* "None", pre-approved */
 #define NPOA {TN_SUB_NONE, 1, 0, 1} /* "None + Pending Out", pre-approved */
 #define TA {TN_SUB_TO, 0, 0, 1}     /* "To", pre-approved */
+/* clang-format on */
 
 /* Short event names for the tables. */
 #define OSUB TN_SUB_OUT_SUBSCRIBE
@@ -42,10 +44,10 @@
 
 /* Expected-flag bits for the tables. */
 enum {
-    CHG = 1,    /* changed */
-    PASS = 2,   /* pass (route / deliver) */
-    AUTO = 4,   /* auto_subscribed */
-    AVAIL = 8,  /* send_available */
+    CHG = 1,     /* changed */
+    PASS = 2,    /* pass (route / deliver) */
+    AUTO = 4,    /* auto_subscribed */
+    AVAIL = 8,   /* send_available */
     UNAVAIL = 16 /* send_unavailable */
 };
 
@@ -181,6 +183,10 @@ static const struct row approved_rows[] = {
     {"3.4 To+A, A.3.4", TA, IUNSD, NA, CHG | PASS},
 };
 
+/* All twelve states, plain ones first, in A.1 order. */
+static const tn_sub_state_t all[] = {N, NPO, NPI, NPOI, T,    TPI,
+                                     F, FPO, B,   NA,   NPOA, TA};
+
 static int state_eq(tn_sub_state_t a, tn_sub_state_t b)
 {
     return a.sub == b.sub && a.pending_out == b.pending_out &&
@@ -230,8 +236,6 @@ static void test_preapproved_states(void **state)
 static void test_tables_cover_every_pair(void **state)
 {
     (void)state;
-    static const tn_sub_state_t all[] = {N, NPO, NPI,  NPOI, T,    TPI,
-                                         F, FPO, B,    NA,   NPOA, TA};
     unsigned seen[12][8];
     memset(seen, 0, sizeof(seen));
     for (size_t i = 0; i < 72 + 24; i++) {
@@ -256,8 +260,6 @@ static void test_tables_cover_every_pair(void **state)
 static void test_results_are_valid_states(void **state)
 {
     (void)state;
-    static const tn_sub_state_t all[] = {N, NPO, NPI,  NPOI, T,    TPI,
-                                         F, FPO, B,    NA,   NPOA, TA};
     for (size_t k = 0; k < 12; k++) {
         for (int e = OSUB; e <= IUNSD; e++) {
             tn_sub_result_t r = tn_sub_apply(all[k], (tn_sub_event_t)e);
@@ -279,7 +281,7 @@ static void test_results_are_valid_states(void **state)
  * stanza the sender's server passes arrives inbound at the other. */
 struct peer {
     tn_sub_state_t st;
-    unsigned pushes; /* roster pushes sent to this user */
+    unsigned pushes;    /* roster pushes sent to this user */
     unsigned delivered; /* subscription stanzas delivered to this user */
     unsigned autos;     /* 'subscribed' auto-replies sent for this user */
 };
@@ -461,8 +463,8 @@ static void test_unknown_event(void **state)
     (void)state;
     static const int bad[] = {-1, 8, 99};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        tn_sub_result_t r = tn_sub_apply((tn_sub_state_t)TPI,
-                                         (tn_sub_event_t)bad[i]);
+        tn_sub_result_t r =
+            tn_sub_apply((tn_sub_state_t)TPI, (tn_sub_event_t)bad[i]);
         const tn_sub_state_t want = TPI;
         assert_true(state_eq(r.state, want));
         assert_false(r.changed);
@@ -513,9 +515,9 @@ static void test_has_to_from(void **state)
         tn_sub_state_t s;
         int to, from;
     } cases[] = {
-        {N, 0, 0},    {NPO, 0, 0}, {NPI, 0, 0}, {NPOI, 0, 0},
-        {T, 1, 0},    {TPI, 1, 0}, {F, 0, 1},   {FPO, 0, 1},
-        {B, 1, 1},    {NA, 0, 0},  {NPOA, 0, 0}, {TA, 1, 0},
+        {N, 0, 0}, {NPO, 0, 0}, {NPI, 0, 0},  {NPOI, 0, 0},
+        {T, 1, 0}, {TPI, 1, 0}, {F, 0, 1},    {FPO, 0, 1},
+        {B, 1, 1}, {NA, 0, 0},  {NPOA, 0, 0}, {TA, 1, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(tn_sub_has_to(cases[i].s), cases[i].to);
