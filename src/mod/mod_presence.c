@@ -343,16 +343,26 @@ static void pres_subin_store(pres_sub_t *p, int pending)
     tn_free(xml);
 }
 
+/* Applies p's event to the owner's roster r and keeps the stored request
+ * in step: stored when a delivered subscribe leaves it pending, forgotten
+ * once it is not pending any more. */
+static tn_sub_result_t pres_sub_apply(pres_sub_t *p, tn_roster_t *r)
+{
+    tn_roster_item_t *i = tn_roster_find(r, p->contact);
+    int was_pending = i && i->sub.pending_in;
+    tn_sub_result_t res = tn_roster_subscription(p->srv, r, p->contact, p->ev);
+    if (res.state.pending_in && p->ev == TN_SUB_IN_SUBSCRIBE && res.pass)
+        pres_subin_store(p, 1);
+    else if (was_pending && !res.state.pending_in)
+        pres_subin_store(p, 0);
+    return res;
+}
+
 static void pres_sub_out_cb(void *ud, tn_roster_t *r)
 {
     pres_sub_t *p = ud;
     if (r) {
-        tn_roster_item_t *i = tn_roster_find(r, p->contact);
-        int was_pending = i && i->sub.pending_in;
-        tn_sub_result_t res =
-            tn_roster_subscription(p->srv, r, p->contact, p->ev);
-        if (was_pending && !res.state.pending_in)
-            pres_subin_store(p, 0);
+        tn_sub_result_t res = pres_sub_apply(p, r);
         /* RFC 6121 3.1.2: stamped with the user's bare JID. */
         if (res.pass)
             pres_send(p->srv, p->st, p->owner_bare, p->contact);
@@ -471,14 +481,7 @@ static void pres_sub_in_cb(void *ud, tn_roster_t *r)
 {
     pres_sub_t *p = ud;
     if (r) {
-        tn_roster_item_t *i = tn_roster_find(r, p->contact);
-        int was_pending = i && i->sub.pending_in;
-        tn_sub_result_t res =
-            tn_roster_subscription(p->srv, r, p->contact, p->ev);
-        if (res.state.pending_in && p->ev == TN_SUB_IN_SUBSCRIBE && res.pass)
-            pres_subin_store(p, 1);
-        else if (was_pending && !res.state.pending_in)
-            pres_subin_store(p, 0);
+        tn_sub_result_t res = pres_sub_apply(p, r);
         if (res.auto_subscribed)
             pres_send_type(p->srv, "subscribed", p->owner_bare, p->contact);
         if (res.send_available)
