@@ -12,6 +12,7 @@
 #include "core/server.h"
 #include "core/version.h"
 #include "net/c2s.h"
+#include "net/conn.h"
 #include "net/tls.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -147,6 +148,8 @@ fail:
     }
     uv_run(srv->loop, UV_RUN_DEFAULT);
 done:
+    tn_conn_global_release();
+    uv_run(srv->loop, UV_RUN_NOWAIT);
     tn_modules_unload(srv);
     tn_hmap_release(&srv->sessions);
     tn_hmap_release(&srv->users);

@@ -18,18 +18,69 @@
  * thread, so one buffer serves every connection. */
 static char conn_rbuf[65536];
 
+/* Connections written to during this loop turn, flushed by conn_check. */
+static uv_check_t conn_check;
+static int conn_check_ready;
+static tn_conn_t *conn_dirty;
+
 static void conn_flush(tn_conn_t *c);
 static void conn_finish(tn_conn_t *c);
+static void conn_push(tn_conn_t *c);
+
+static void conn_unlist(tn_conn_t *c)
+{
+    if (!c->dirty)
+        return;
+    for (tn_conn_t **pp = &conn_dirty; *pp; pp = &(*pp)->next_dirty)
+        if (*pp == c) {
+            *pp = c->next_dirty;
+            break;
+        }
+    c->dirty = 0;
+    c->next_dirty = NULL;
+}
+
+static void conn_check_cb(uv_check_t *h)
+{
+    (void)h;
+    /* A push may queue more (TLS answers) or close: pop one at a time. */
+    while (conn_dirty) {
+        tn_conn_t *c = conn_dirty;
+        conn_dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        c->dirty = 0;
+        conn_push(c);
+    }
+}
+
+static void conn_mark_dirty(tn_conn_t *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = 1;
+    c->next_dirty = conn_dirty;
+    conn_dirty = c;
+}
+
+void tn_conn_global_release(void)
+{
+    if (conn_check_ready) {
+        uv_close((uv_handle_t *)&conn_check, NULL);
+        conn_check_ready = 0;
+    }
+}
 
 static void conn_handle_closed(uv_handle_t *h)
 {
     tn_conn_t *c = h->data;
     if (--c->handles > 0)
         return;
+    conn_unlist(c);
     if (c->ops->closed)
         c->ops->closed(c);
     if (c->ssl)
         SSL_free(c->ssl);
+    tn_buf_release(&c->plain);
     tn_buf_release(&c->pend);
     tn_buf_release(&c->fly);
     tn_free(c);
@@ -37,6 +88,12 @@ static void conn_handle_closed(uv_handle_t *h)
 
 tn_conn_t *tn_conn_new(uv_loop_t *loop, const tn_conn_ops_t *ops, void *ud)
 {
+    if (!conn_check_ready) {
+        uv_check_init(loop, &conn_check);
+        uv_check_start(&conn_check, conn_check_cb);
+        uv_unref((uv_handle_t *)&conn_check); /* never keeps ternd alive */
+        conn_check_ready = 1;
+    }
     tn_conn_t *c = TN_NEW(tn_conn_t);
     c->ops = ops;
     c->ud = ud;
@@ -44,6 +101,7 @@ tn_conn_t *tn_conn_new(uv_loop_t *loop, const tn_conn_ops_t *ops, void *ud)
     uv_timer_init(loop, &c->timer);
     c->tcp.data = c->timer.data = c->wreq.data = c->sreq.data = c;
     c->handles = 2;
+    tn_buf_init(&c->plain);
     tn_buf_init(&c->pend);
     tn_buf_init(&c->fly);
     strcpy(c->peer, "?");
@@ -243,22 +301,49 @@ int tn_conn_write(tn_conn_t *c, const char *data, size_t len)
 {
     if (c->shut || uv_is_closing((uv_handle_t *)&c->tcp))
         return TN_ECLOSED;
-    if (c->ssl) {
-        if (SSL_write(c->ssl, data, (int)len) <= 0) {
-            conn_tls_error(c, "write");
-            return TN_ETLS;
-        }
-        conn_drain_wbio(c);
-    } else {
-        tn_buf_append(&c->pend, data, len);
-    }
-    conn_flush(c);
+    tn_buf_append(c->ssl ? &c->plain : &c->pend, data, len);
+    conn_mark_dirty(c);
     return 0;
+}
+
+/* Gives what was gathered this turn to SSL_write (one run of records)
+ * and moves the ciphertext to `pend`. */
+static void conn_encrypt(tn_conn_t *c)
+{
+    if (!c->ssl || c->plain.len == 0)
+        return;
+    if (!c->tls_up) {
+        /* Nothing can be sent before the handshake; this is only reached
+         * on an error path (a stream error mid-handshake). */
+        c->plain.len = 0;
+    } else {
+        size_t off = 0;
+        while (off < c->plain.len) {
+            size_t n = c->plain.len - off;
+            if (n > (1u << 30))
+                n = 1u << 30;
+            if (SSL_write(c->ssl, c->plain.data + off, (int)n) <= 0) {
+                conn_tls_error(c, "write");
+                break;
+            }
+            off += n;
+        }
+        c->plain.len = 0;
+        conn_drain_wbio(c);
+    }
+    if (c->plain.cap > CONN_KEEP_BUF)
+        tn_buf_release(&c->plain);
+}
+
+static void conn_push(tn_conn_t *c)
+{
+    conn_encrypt(c);
+    conn_flush(c);
 }
 
 size_t tn_conn_queued(const tn_conn_t *c)
 {
-    return c->pend.len + c->fly.len;
+    return c->plain.len + c->pend.len + c->fly.len;
 }
 
 static void conn_timer_cb(uv_timer_t *t)
@@ -326,6 +411,10 @@ void tn_conn_close(tn_conn_t *c)
     c->closing = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_start(&c->timer, conn_timer_cb, CONN_CLOSE_GRACE_MS, 0);
+    /* What was written this turn goes before close_notify, and both
+     * before the FIN. */
+    conn_unlist(c);
+    conn_encrypt(c);
     if (c->ssl && c->tls_up) {
         SSL_shutdown(c->ssl);
         conn_drain_wbio(c);

@@ -2,8 +2,13 @@
  * OpenSSL memory BIOs (STARTTLS or direct TLS). Delivers plaintext to its
  * owner and takes plaintext to send; knows nothing of XML or XMPP.
  *
- * Output is double-buffered: bytes queue in `pend` while `fly` is being
- * written; uv_try_write is tried first so most writes cost one syscall.
+ * Output is batched per loop turn: writes append to `plain` (TLS) or
+ * `pend` (plain TCP) and mark the connection dirty; a uv_check handle,
+ * which runs once per loop iteration after the I/O callbacks, encrypts
+ * what each dirty connection gathered with one SSL_write and writes it
+ * with one uv_try_write (falling back to one uv_write in flight while
+ * further bytes queue in `pend`). Many stanzas to one peer in one turn
+ * cost one TLS record run and one syscall.
  *
  * Lifetime: the owner calls tn_conn_close (graceful: flush, TLS
  * close_notify, FIN) or tn_conn_abort (now); the conn is never freed from
@@ -44,13 +49,16 @@ struct tn_conn {
     void *ud;            /* the owner's */
     SSL *ssl;            /* owned; NULL without TLS */
     BIO *rbio, *wbio;    /* owned by ssl */
-    tn_buf_t pend;       /* plaintext or ciphertext waiting to be written */
+    tn_buf_t plain;      /* TLS: plaintext not yet given to SSL_write */
+    tn_buf_t pend;       /* bytes for the socket (ciphertext under TLS) */
     tn_buf_t fly;        /* bytes of the write in flight */
     int handles;         /* open libuv handles */
     unsigned tls_up : 1; /* handshake done */
     unsigned closing : 1;
     unsigned writing : 1;
     unsigned shut : 1;   /* FIN requested */
+    unsigned dirty : 1;  /* on the flush list for this loop turn */
+    tn_conn_t *next_dirty;
     char peer[64];       /* "ip:port" */
 };
 
@@ -77,5 +85,9 @@ void tn_conn_resume(tn_conn_t *c);
 void tn_conn_close(tn_conn_t *c);
 /* Immediate close; queued bytes are lost. */
 void tn_conn_abort(tn_conn_t *c);
+
+/* Closes the loop-wide flush handle; call once at exit, after the last
+ * connection, then run the loop once more so it finishes closing. */
+void tn_conn_global_release(void);
 
 #endif
