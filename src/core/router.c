@@ -261,8 +261,12 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
 {
     const char *to_s = tn_stanza_attr(st, "to");
     const char *from_s = tn_stanza_attr(st, "from");
-    tn_jid_t to = {0}, from = {0};
-    if (from_s && tn_jid_parse(from_s, &from) < 0) {
+    tn_jid_t to = {0}, from_buf = {0};
+    /* A session's own stamp is already canonical: no second parse. */
+    const tn_jid_t *fromp = &from_buf;
+    if (sess && sess->bound && from_s && strcmp(from_s, sess->jid.full) == 0)
+        fromp = &sess->jid;
+    else if (from_s && tn_jid_parse(from_s, &from_buf) < 0) {
         tn_log(TN_LOG_WARN, "router: dropped stanza with bad from '%s'",
                from_s);
         return;
@@ -280,7 +284,7 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
         tn_stanza_unref(e);
         goto done;
     }
-    tn_event_t ev = {srv, st, &from, to_s ? &to : NULL, sess};
+    tn_event_t ev = {srv, st, fromp, to_s ? &to : NULL, sess};
     if (sess && !(stage & ROUTER_RESUMED)) {
         if (tn_hook_run(srv, TN_HOOK_STANZA_OUT, &ev) == TN_DROP)
             goto done;
@@ -308,7 +312,7 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
     }
     if (!to.node) {
         if (router_is(st, "iq"))
-            router_iq_service(srv, st, sess, &from, &to, TN_TO_HOST);
+            router_iq_service(srv, st, sess, fromp, &to, TN_TO_HOST);
         else
             tn_log(TN_LOG_DEBUG, "router: %s to host %s dropped", st->name,
                    to.domain);
@@ -328,9 +332,9 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
     }
     if (!to.resource) {
         if (router_is(st, "iq"))
-            router_iq_service(srv, st, sess, &from, &to, TN_TO_BARE);
+            router_iq_service(srv, st, sess, fromp, &to, TN_TO_BARE);
         else
-            router_message_bare(srv, st, &from, &to);
+            router_message_bare(srv, st, fromp, &to);
         goto done;
     }
     tn_sess_t *dest = tn_sessions_full(srv, to.full);
@@ -348,13 +352,13 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
         /* RFC 6121 8.5.3.2.1: no such resource. */
         const char *type = router_type(st);
         if (strcmp(type, "normal") == 0 || strcmp(type, "chat") == 0)
-            router_message_bare(srv, st, &from, &to);
+            router_message_bare(srv, st, fromp, &to);
         else if (strcmp(type, "groupchat") == 0)
             tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
     }
 done:
     tn_jid_release(&to);
-    tn_jid_release(&from);
+    tn_jid_release(&from_buf);
 }
 
 void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)

@@ -80,11 +80,18 @@ void c2s_write(c2s_t *c, const char *data, size_t len)
 
 void c2s_write_stanza(c2s_t *c, const tn_stanza_t *st)
 {
-    tn_buf_t b;
-    tn_buf_init(&b);
-    tn_stanza_serialize(st, TN_NS_CLIENT, &b);
-    c2s_write(c, b.data, b.len);
-    tn_buf_release(&b);
+    /* Straight into the connection's output: no copy. */
+    tn_buf_t *out = tn_conn_wbuf(c->conn);
+    if (!out)
+        return;
+    size_t start = out->len;
+    tn_stanza_serialize(st, TN_NS_CLIENT, out);
+    if (tn_log_enabled(TN_LOG_DEBUG))
+        tn_log(TN_LOG_DEBUG, "c2s %llu out: %.*s",
+               (unsigned long long)c->sess.id,
+               (int)(out->len - start > 2000 ? 2000 : out->len - start),
+               out->data + start);
+    tn_conn_wrote(c->conn);
 }
 
 /* Our stream header (RFC 6120 4.7), with a fresh stream id. */

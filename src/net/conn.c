@@ -306,6 +306,18 @@ int tn_conn_write(tn_conn_t *c, const char *data, size_t len)
     return 0;
 }
 
+tn_buf_t *tn_conn_wbuf(tn_conn_t *c)
+{
+    if (c->shut || uv_is_closing((uv_handle_t *)&c->tcp))
+        return NULL;
+    return c->ssl ? &c->plain : &c->pend;
+}
+
+void tn_conn_wrote(tn_conn_t *c)
+{
+    conn_mark_dirty(c);
+}
+
 /* Gives what was gathered this turn to SSL_write (one run of records)
  * and moves the ciphertext to `pend`. */
 static void conn_encrypt(tn_conn_t *c)

@@ -73,6 +73,10 @@ int tn_conn_start_tls(tn_conn_t *c, SSL_CTX *ctx);
 /* Queues len bytes (encrypted when TLS is on). Returns 0, or TN_ECLOSED
  * once the conn is closing and its final flush was queued. */
 int tn_conn_write(tn_conn_t *c, const char *data, size_t len);
+/* For serializers: the buffer to append output to directly (no copy),
+ * or NULL once the conn is closing; call tn_conn_wrote after appending. */
+tn_buf_t *tn_conn_wbuf(tn_conn_t *c);
+void tn_conn_wrote(tn_conn_t *c);
 /* Bytes queued and not yet written to the socket. */
 size_t tn_conn_queued(const tn_conn_t *c);
 /* (Re)arms the owner's timer: ops->timeout in ms milliseconds; 0 stops. */

@@ -100,11 +100,44 @@ static bool jid_utf8_valid(const char *s, size_t n)
 
 /* Runs a libidn stringprep profile over the n bytes at s. Returns a fresh
  * string of 1..JID_PART_MAX octets, or NULL. */
+/* The ASCII fast path of Nodeprep and Resourceprep (RFC 3920 A, B): for
+ * printable ASCII the only mapping is Nodeprep's case folding, NFKC
+ * changes nothing, and what is prohibited is ASCII control characters,
+ * the space (Nodeprep only) and Nodeprep's " & ' / : < > @. Returns 1 and
+ * a fresh result in *out, 0 when s needs the full libidn run, or -1 when
+ * s is prohibited. Most JIDs on the wire are ASCII: this keeps stringprep
+ * off the per-stanza path. */
+static int jid_prep_ascii(const char *s, size_t n, int node, char **out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x80)
+            return 0;
+        if (ch < 0x20 || ch == 0x7f)
+            return -1;
+        if (node && strchr(" \"&'/:<>@", ch))
+            return -1;
+    }
+    if (n > JID_PART_MAX)
+        return -1;
+    char *r = tn_strndup(s, n);
+    if (node)
+        for (size_t i = 0; i < n; i++)
+            if (r[i] >= 'A' && r[i] <= 'Z')
+                r[i] = (char)(r[i] - 'A' + 'a');
+    *out = r;
+    return 1;
+}
+
 static char *jid_stringprep(const char *s, size_t n,
                             const Stringprep_profile *profile)
 {
     if (!s || n == 0 || !jid_utf8_valid(s, n))
         return NULL;
+    char *fast = NULL;
+    int f = jid_prep_ascii(s, n, profile == stringprep_xmpp_nodeprep, &fast);
+    if (f != 0)
+        return f > 0 ? fast : NULL;
 
     /* stringprep() works in place; a buffer of at least JID_PART_MAX + 1
      * bytes holds any acceptable result, and STRINGPREP_TOO_SMALL_BUFFER

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdio.h>
+#include <stringprep.h>
 
 #include "util/err.h"
 #include "util/mem.h"
@@ -435,9 +437,43 @@ static void test_copy_release(void **state)
     tn_jid_release(NULL);
 }
 
+
+/* The ASCII fast path gives what libidn gives, for every ASCII byte in
+ * every position that matters. */
+static void test_ascii_fast_path_matches_libidn(void **state)
+{
+    (void)state;
+    for (int ch = 1; ch < 128; ch++) {
+        for (int pos = 0; pos < 3; pos++) {
+            char in[8] = "aBc";
+            in[pos] = (char)ch;
+            for (int node = 0; node < 2; node++) {
+                char buf[64];
+                snprintf(buf, sizeof buf, "%s", in);
+                int ok = stringprep(buf, sizeof buf, 0,
+                                    node ? stringprep_xmpp_nodeprep
+                                         : stringprep_xmpp_resourceprep) ==
+                             STRINGPREP_OK &&
+                         buf[0];
+                char *got = node ? tn_jid_nodeprep(in) : tn_jid_resourceprep(in);
+                if (ok) {
+                    if (!got || strcmp(got, buf) != 0)
+                        fail_msg("byte %d pos %d node %d: want '%s' got '%s'",
+                                 ch, pos, node, buf, got ? got : "(null)");
+                } else if (got) {
+                    fail_msg("byte %d pos %d node %d: accepted '%s'", ch, pos,
+                             node, got);
+                }
+                tn_free(got);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ascii_fast_path_matches_libidn),
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_nodeprep_prohibited),
