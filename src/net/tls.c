@@ -31,6 +31,12 @@ SSL_CTX *tn_tls_server_ctx(const char *cert, const char *key, char **err)
                                  SSL_OP_NO_COMPRESSION);
     /* ~47 KB -> ~14 KB per idle session (DESIGN.md). */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Resumption is by stateless tickets; a server-side session cache
+     * would only cost memory and periodic sweeps (seen in profiles). One
+     * ticket per handshake instead of OpenSSL's two: clients reconnect
+     * with one. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         *err = tls_errstr("cannot load TLS certificate", cert);
         goto fail;
