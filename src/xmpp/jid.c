@@ -346,11 +346,22 @@ char *tn_jid_resourceprep(const char *s)
 }
 
 /* Fills out->bare and out->full from the prepared parts. */
+static char *jid_join(const char *a, char sep, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *r = tn_malloc(la + 1 + lb + 1);
+    memcpy(r, a, la);
+    r[la] = sep;
+    memcpy(r + la + 1, b, lb + 1);
+    return r;
+}
+
+/* On the per-stanza path: plain copies, no printf. */
 static void jid_compose(tn_jid_t *j)
 {
-    j->bare = j->node ? tn_sprintf("%s@%s", j->node, j->domain)
+    j->bare = j->node ? jid_join(j->node, '@', j->domain)
                       : tn_strdup(j->domain);
-    j->full = j->resource ? tn_sprintf("%s/%s", j->bare, j->resource)
+    j->full = j->resource ? jid_join(j->bare, '/', j->resource)
                           : tn_strdup(j->bare);
 }
 
