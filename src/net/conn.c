@@ -10,9 +10,10 @@
 
 /* Seconds a closing connection may take to flush before it is cut. */
 #define CONN_CLOSE_GRACE_MS 5000
-/* Bytes kept allocated in an idle output buffer; more is given back so an
- * idle session stays small. */
-#define CONN_KEEP_BUF 16384
+/* Bytes kept allocated in an emptied output buffer; more is given back.
+ * 0: every emptied buffer is freed, which saves ~3 KiB per idle TLS
+ * session (bench/MEMORY.md) for one malloc/free per buffer per flush. */
+#define CONN_KEEP_BUF 0
 
 /* libuv runs each alloc_cb immediately before its read_cb on the loop
  * thread, so one buffer serves every connection. */

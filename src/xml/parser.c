@@ -11,10 +11,26 @@
  * unbounded partial token: every first-level element, the stream header and
  * the bytes before it are bounded by max_stanza, by feeding expat no more
  * than the remaining budget at a time. Mapping errors to stream error
- * conditions and everything XMPP-specific is left to the caller. */
+ * conditions and everything XMPP-specific is left to the caller.
+ *
+ * Idle release: an expat parser costs about 10 KB, most of a quiet
+ * session's memory. When a feed ends at a stanza boundary (depth 1, no
+ * partial token in expat, nothing held back) the expat parser is taken
+ * away from the stream; the next feed gets one whose namespace context is
+ * the same as before. That is either a parser another stream gave up at
+ * an idle point with the same context (same root tag name and namespace
+ * declarations: expat is then in exactly the state a fresh parse of that
+ * root would leave it in), taken from a small per-process pool, or a new
+ * one to which a synthetic copy of the root start tag (its raw name and
+ * namespace declarations, nothing else) is fed with no handlers set. The
+ * pool bounds what idle streams keep to PARSER_POOL parsers in all,
+ * and makes the release nearly free for busy streams (a new parser plus
+ * replay costs a few microseconds). Byte counts and limits only ever see
+ * the peer's bytes. */
 #include "xml/parser.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +41,17 @@
 
 /* expat reports names as "uri" SEP "local"; 0xff never occurs in UTF-8. */
 #define PARSER_SEP '\xff'
+
+/* Idle expat parsers kept for reuse: one pool per process, owned by the
+ * first thread that pools (see parser_pool_mine). */
+#define PARSER_POOL 8
+/* A parser that has consumed more than this is freed rather than pooled:
+ * expat keeps every prefix and attribute name it has seen in hash tables
+ * for the life of a parser, and its input buffer at its high-water mark. */
+#define PARSER_POOL_MAX_BYTES (64 * 1024)
+
+/* Bytes of the text and name scratch buffers an idle stream keeps. */
+#define PARSER_KEEP_BUF 128
 
 /* Defaults for limits left at 0. */
 #define PARSER_DEF_STANZA (256 * 1024)
@@ -43,7 +70,8 @@ XML_Bool XML_SetReparseDeferralEnabled(XML_Parser parser, XML_Bool enabled)
 #endif
 
 struct tn_xml_parser {
-    XML_Parser xp;
+    XML_Parser xp;      /* NULL before the first byte of a stream and while
+                           idle (released, see the file comment) */
     tn_xml_limits_t lim;
     tn_xml_cbs_t cbs;
     void *ud;
@@ -63,7 +91,82 @@ struct tn_xml_parser {
     tn_buf_t scratch;   /* reused for namespace URIs and attribute names */
     tn_buf_t hold;      /* bytes held back until a '>' arrives */
     unsigned gen;       /* counts stream (re)starts */
+    long long xdelta;   /* stream offset = expat byte index + xdelta */
+    tn_buf_t decls;     /* the root's namespace declarations, as
+                           " xmlns:p='uri'", gathered before it opens */
+    char *replay;       /* owned; "<rawname decls>" of the root, once it is
+                           open; NULL: this stream is never released */
 };
+
+/* ---- pool of idle expat parsers --------------------------------------- */
+
+typedef struct parser_slot {
+    XML_Parser xp;      /* NULL: free slot */
+    long long used;     /* bytes xp has consumed */
+    char *key;          /* owned; the replay of the root xp has open */
+} parser_slot_t;
+
+static parser_slot_t parser_pool[PARSER_POOL]; /* the owner thread's */
+static _Thread_local int parser_pool_state; /* 0 unknown, 1 mine, 2 not */
+static atomic_flag parser_pool_claimed = ATOMIC_FLAG_INIT;
+
+/* Whether this thread may pool. A pool belongs to one thread for the life
+ * of the process, so that nothing pooled is lost when a thread ends; any
+ * other thread just frees its idle parsers. */
+static int parser_pool_mine(void)
+{
+    if (!parser_pool_state)
+        parser_pool_state =
+            atomic_flag_test_and_set(&parser_pool_claimed) ? 2 : 1;
+    return parser_pool_state == 1;
+}
+
+/* Gives up xp, which has consumed used bytes and has the root key open,
+ * at a clean stanza boundary: pooled if there is room, else freed. */
+static void parser_pool_put(XML_Parser xp, long long used, const char *key)
+{
+    if (used <= PARSER_POOL_MAX_BYTES && parser_pool_mine()) {
+        parser_slot_t *free_slot = NULL;
+        for (size_t i = 0; i < PARSER_POOL; i++) {
+            parser_slot_t *s = &parser_pool[i];
+            if (s->xp)
+                continue;
+            if (s->key && strcmp(s->key, key) == 0) {
+                free_slot = s;
+                break;
+            }
+            if (!free_slot)
+                free_slot = s;
+        }
+        if (free_slot) {
+            if (!free_slot->key || strcmp(free_slot->key, key) != 0) {
+                tn_free(free_slot->key);
+                free_slot->key = tn_strdup(key);
+            }
+            free_slot->xp = xp;
+            free_slot->used = used;
+            return;
+        }
+    }
+    XML_ParserFree(xp);
+}
+
+/* Takes a pooled parser with the root key open, or returns NULL. */
+static XML_Parser parser_pool_take(const char *key, long long *used)
+{
+    if (parser_pool_state != 1)
+        return NULL;
+    for (size_t i = 0; i < PARSER_POOL; i++) {
+        parser_slot_t *s = &parser_pool[i];
+        if (s->xp && strcmp(s->key, key) == 0) {
+            XML_Parser xp = s->xp;
+            s->xp = NULL;
+            *used = s->used;
+            return xp;
+        }
+    }
+    return NULL;
+}
 
 /* Records err and stops expat; the first error wins. */
 static void parser_fail(tn_xml_parser_t *p, int err, const char *msg)
@@ -101,14 +204,15 @@ static int parser_split(tn_xml_parser_t *p, const char *name, const char **ns,
     return 0;
 }
 
-/* Offset just past the event the current handler is reporting. */
+/* Stream offset just past the event the current handler is reporting. */
 static size_t parser_event_end(tn_xml_parser_t *p)
 {
     XML_Index i = XML_GetCurrentByteIndex(p->xp);
     int n = XML_GetCurrentByteCount(p->xp);
     if (i < 0 || n < 0)
         return p->mark;
-    return (size_t)i + (size_t)n;
+    long long end = (long long)i + n + p->xdelta;
+    return end < 0 ? p->mark : (size_t)end;
 }
 
 /* Moves pending character data into the element being built. */
@@ -149,6 +253,46 @@ static char *parser_attr_name(tn_xml_parser_t *p, const char *name, char **ns)
     return tn_strdup(local);
 }
 
+/* Appends s to b for a single-quoted attribute value, escaping what
+ * attribute-value normalization would otherwise change. */
+static void parser_append_attr(tn_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': tn_buf_puts(b, "&amp;"); break;
+        case '<': tn_buf_puts(b, "&lt;"); break;
+        case '\'': tn_buf_puts(b, "&apos;"); break;
+        case '\t': tn_buf_puts(b, "&#9;"); break;
+        case '\n': tn_buf_puts(b, "&#10;"); break;
+        case '\r': tn_buf_puts(b, "&#13;"); break;
+        default: tn_buf_append(b, s, 1);
+        }
+    }
+}
+
+/* From the root's start handler: records "<rawname decls>", what a new
+ * expat parser is fed to stand where this one stands after the root start
+ * tag (see the file comment). The raw name (with its prefix, which the
+ * end tag must repeat) is read from expat's buffer; without it (expat
+ * built without XML_CONTEXT_BYTES) the stream is simply never released. */
+static void parser_note_root(tn_xml_parser_t *p)
+{
+    int off = 0, size = 0;
+    const char *buf = XML_GetInputContext(p->xp, &off, &size);
+    if (!buf || off < 0 || off >= size || buf[off] != '<')
+        return;
+    const char *name = buf + off + 1, *end = buf + size;
+    size_t n = 0;
+    while (name + n < end && !strchr(" \t\r\n/>", name[n]))
+        n++;
+    if (n == 0 || name + n == end)
+        return;
+    tn_free(p->replay);
+    p->replay = tn_sprintf("<%.*s%s>", (int)n, name,
+                           p->decls.data ? p->decls.data : "");
+    tn_buf_release(&p->decls);
+}
+
 static void parser_open_stream(tn_xml_parser_t *p, const char *name,
                                const char **atts)
 {
@@ -178,6 +322,7 @@ static void parser_open_stream(tn_xml_parser_t *p, const char *name,
     if (parser_split(p, name, &uri, &local) < 0)
         goto out;
     p->mark = parser_event_end(p);
+    parser_note_root(p);
     if (p->cbs.stream_open)
         p->cbs.stream_open(p->ud, local, uri, p->default_ns, list);
 out:
@@ -285,10 +430,18 @@ static void XMLCALL parser_on_ns(void *ud, const XML_Char *prefix,
         parser_fail(p, TN_XML_E_BAD_FORMAT, "separator byte in a URI");
         return;
     }
-    if (p->depth == 0 && !prefix) {
+    if (p->depth != 0)
+        return;
+    if (!prefix) {
         tn_free(p->default_ns);
         p->default_ns = uri ? tn_strdup(uri) : NULL;
     }
+    tn_buf_puts(&p->decls, prefix ? " xmlns:" : " xmlns");
+    if (prefix)
+        tn_buf_puts(&p->decls, prefix);
+    tn_buf_puts(&p->decls, "='");
+    parser_append_attr(&p->decls, uri ? uri : "");
+    tn_buf_puts(&p->decls, "'");
 }
 
 static void XMLCALL parser_on_doctype(void *ud, const XML_Char *name,
@@ -343,49 +496,123 @@ static void XMLCALL parser_on_skipped(void *ud, const XML_Char *name,
     parser_fail(ud, TN_XML_E_RESTRICTED, "entity reference");
 }
 
-/* A fresh expat parser with our handlers; all stream state cleared. */
-static void parser_setup(tn_xml_parser_t *p)
+/* A new expat parser: UTF-8 whatever the XML declaration says (RFC 6120
+ * 11.6), namespace processing, no reparse deferral; no handlers. */
+static XML_Parser parser_expat_new(void)
 {
-    if (p->xp)
-        XML_ParserFree(p->xp);
-    /* The encoding argument overrides any XML declaration (RFC 6120
-     * 11.6: UTF-8 only). */
     static const XML_Memory_Handling_Suite mem = {
         tn_malloc,
         tn_realloc,
         tn_free,
     };
     static const XML_Char sep = PARSER_SEP;
-    p->xp = XML_ParserCreate_MM("UTF-8", &mem, &sep);
-    if (!p->xp) /* only on out-of-memory, which tn_malloc already aborts */
+    XML_Parser xp = XML_ParserCreate_MM("UTF-8", &mem, &sep);
+    if (!xp) /* only on out-of-memory, which tn_malloc already aborts */
         abort();
-    XML_SetUserData(p->xp, p);
-    XML_SetElementHandler(p->xp, parser_on_start, parser_on_end);
-    XML_SetCharacterDataHandler(p->xp, parser_on_text);
-    XML_SetStartNamespaceDeclHandler(p->xp, parser_on_ns);
-    XML_SetStartDoctypeDeclHandler(p->xp, parser_on_doctype);
-    XML_SetEntityDeclHandler(p->xp, parser_on_entity);
-    XML_SetUnparsedEntityDeclHandler(p->xp, parser_on_unparsed);
-    XML_SetNotationDeclHandler(p->xp, parser_on_notation);
-    XML_SetCommentHandler(p->xp, parser_on_comment);
-    XML_SetProcessingInstructionHandler(p->xp, parser_on_pi);
-    XML_SetSkippedEntityHandler(p->xp, parser_on_skipped);
-    XML_SetParamEntityParsing(p->xp, XML_PARAM_ENTITY_PARSING_NEVER);
+    XML_SetParamEntityParsing(xp, XML_PARAM_ENTITY_PARSING_NEVER);
     /* We bound what expat buffers ourselves, and need every element
      * reported by the feed that completed it: a deferred reparse would
      * sit on the last bytes of a stanza until more input arrived. */
     if (PARSER_HAS_DEFERRAL)
-        XML_SetReparseDeferralEnabled(p->xp, XML_FALSE);
+        XML_SetReparseDeferralEnabled(xp, XML_FALSE);
+    return xp;
+}
+
+/* Points p->xp's handlers at p. */
+static void parser_expat_handlers(tn_xml_parser_t *p)
+{
+    XML_Parser xp = p->xp;
+    XML_SetUserData(xp, p);
+    XML_SetElementHandler(xp, parser_on_start, parser_on_end);
+    XML_SetCharacterDataHandler(xp, parser_on_text);
+    XML_SetStartNamespaceDeclHandler(xp, parser_on_ns);
+    XML_SetStartDoctypeDeclHandler(xp, parser_on_doctype);
+    XML_SetEntityDeclHandler(xp, parser_on_entity);
+    XML_SetUnparsedEntityDeclHandler(xp, parser_on_unparsed);
+    XML_SetNotationDeclHandler(xp, parser_on_notation);
+    XML_SetCommentHandler(xp, parser_on_comment);
+    XML_SetProcessingInstructionHandler(xp, parser_on_pi);
+    XML_SetSkippedEntityHandler(xp, parser_on_skipped);
+}
+
+/* Gives p an expat parser before bytes are fed to it: a new one at the
+ * start of a stream; while idle, one standing just inside a root like
+ * p's (pooled, or new and fed p->replay with no handlers set). Returns 0
+ * or a TN_XML_E_* code. */
+static int parser_wake(tn_xml_parser_t *p)
+{
+    long long used = 0;
+    XML_Parser xp = p->replay ? parser_pool_take(p->replay, &used) : NULL;
+    if (xp) {
+        /* Pooled parsers already have our handlers. */
+        p->xp = xp;
+        p->xdelta = (long long)p->fed - used;
+        XML_SetUserData(xp, p);
+        return 0;
+    }
+    xp = parser_expat_new();
+    if (p->replay) {
+        size_t n = strlen(p->replay);
+        if (XML_Parse(xp, p->replay, (int)n, XML_FALSE) != XML_STATUS_OK) {
+            /* Cannot happen: the same declarations parsed before. */
+            XML_ParserFree(xp);
+            p->err = TN_XML_E_NOT_WELL_FORMED;
+            p->errmsg = "cannot resume the stream";
+            return p->err;
+        }
+        used = (long long)n;
+    }
+    p->xp = xp;
+    p->xdelta = (long long)p->fed - used;
+    parser_expat_handlers(p);
+    return 0;
+}
+
+/* Whether the last feed left p at a point where its expat parser can go:
+ * inside the root, between stanzas, every byte given to expat consumed by
+ * a complete event, nothing held back, no error, not inside a parse. */
+static int parser_at_idle_point(const tn_xml_parser_t *p)
+{
+    return p->xp && p->replay && !p->err && !p->stopped && !p->halted &&
+           !p->reset_pending && !p->in_parse && p->depth == 1 && !p->st &&
+           p->hold.len == 0 && p->mark == p->fed;
+}
+
+/* Takes p's expat parser away (to the pool, or freed), and the scratch
+ * buffers unless they are small (freeing and regrowing those on every
+ * stanza would cost more than the few bytes are worth). */
+static void parser_release(tn_xml_parser_t *p)
+{
+    parser_pool_put(p->xp, (long long)p->fed - p->xdelta, p->replay);
+    p->xp = NULL;
+    if (p->text.cap > PARSER_KEEP_BUF)
+        tn_buf_release(&p->text);
+    if (p->scratch.cap > PARSER_KEEP_BUF)
+        tn_buf_release(&p->scratch);
+    tn_buf_release(&p->hold);
+}
+
+/* Starts a new stream: the expat parser is dropped (a new one comes with
+ * the first byte) and all stream state cleared. */
+static void parser_setup(tn_xml_parser_t *p)
+{
+    if (p->xp)
+        XML_ParserFree(p->xp);
+    p->xp = NULL;
     tn_stanza_unref(p->st);
     p->st = p->cur = NULL;
     tn_free(p->default_ns);
     p->default_ns = NULL;
+    tn_free(p->replay);
+    p->replay = NULL;
+    tn_buf_release(&p->decls);
     p->text.len = 0;
     p->err = 0;
     p->errmsg = NULL;
     p->halted = p->reset_pending = p->stopped = 0;
     p->depth = 0;
     p->fed = p->mark = 0;
+    p->xdelta = 0;
     p->hold.len = 0;
     p->gen++;
 }
@@ -413,6 +640,8 @@ tn_xml_parser_t *tn_xml_parser_new(const tn_xml_limits_t *limits,
     p->ud = ud;
     tn_buf_init(&p->text);
     tn_buf_init(&p->scratch);
+    tn_buf_init(&p->hold);
+    tn_buf_init(&p->decls);
     parser_setup(p);
     return p;
 }
@@ -421,9 +650,12 @@ void tn_xml_parser_free(tn_xml_parser_t *p)
 {
     if (!p)
         return;
-    XML_ParserFree(p->xp);
+    if (p->xp)
+        XML_ParserFree(p->xp);
     tn_stanza_unref(p->st);
     tn_free(p->default_ns);
+    tn_free(p->replay);
+    tn_buf_release(&p->decls);
     tn_buf_release(&p->text);
     tn_buf_release(&p->scratch);
     tn_buf_release(&p->hold);
@@ -493,11 +725,15 @@ int tn_xml_parser_feed(tn_xml_parser_t *p, const char *data, size_t len)
     /* After a reset the tail belongs to the old stream: dropped. */
     if (rc == TN_XML_OK && tail && gen == p->gen)
         tn_buf_append(&p->hold, data + head, tail);
+    if (rc == TN_XML_OK && parser_at_idle_point(p))
+        parser_release(p);
     return rc;
 }
 
 static int parser_feed(tn_xml_parser_t *p, const char *data, size_t len)
 {
+    if (len > 0 && !p->xp && parser_wake(p) < 0)
+        return p->err;
     while (len > 0) {
         size_t used = p->fed - p->mark;
         if (used >= p->lim.max_stanza) {
@@ -564,4 +800,9 @@ const char *tn_xml_parser_error(const tn_xml_parser_t *p)
     if (p->stopped)
         return "stopped";
     return p->errmsg ? p->errmsg : "no error";
+}
+
+int tn_xml_parser_is_idle(const tn_xml_parser_t *p)
+{
+    return p->xp == NULL;
 }

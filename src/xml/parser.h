@@ -74,6 +74,17 @@ void tn_xml_parser_stop(tn_xml_parser_t *p);
 void tn_xml_parser_set_limits(tn_xml_parser_t *p,
                               const tn_xml_limits_t *limits);
 
+/* 1 while p holds no expat parser: before the first byte of a stream is
+ * parsed, and after a feed that ended between stanzas (inside the stream
+ * root, no partial element or token, nothing held back) until the next
+ * byte is parsed; bytes only held back waiting for a '>' do not count
+ * (see tn_xml_parser_feed's hold-back in parser.c). The ~10 KB an expat
+ * parser costs is then released (to a pool of at most 8 parsers shared
+ * by all streams of the process, or freed); the next feed continues the
+ * stream with the same namespace context, so callers see no difference.
+ * 0 otherwise. For tests and memory accounting. */
+int tn_xml_parser_is_idle(const tn_xml_parser_t *p);
+
 /* A short description of the last error, for logs (static storage). */
 const char *tn_xml_parser_error(const tn_xml_parser_t *p);
 

@@ -3,7 +3,9 @@
  * (DTDs, entities, billion laughs, comments, PIs), well-formedness and
  * UTF-8 errors, the size/depth/attribute limits, text at stream level,
  * whitespace keepalives, reset and stop from inside callbacks, xml:lang and
- * namespaces, and parse -> serialize -> parse round trips. */
+ * namespaces, parse -> serialize -> parse round trips, and the release of
+ * the expat parser between stanzas (tn_xml_parser_is_idle): identical
+ * trees, errors and limits across idle points. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -817,6 +819,318 @@ static void test_no_callbacks(void **state)
     tn_xml_parser_free(NULL);
 }
 
+/* ---- idle release (tn_xml_parser_is_idle) ----------------------------- */
+
+static void test_idle_points(void **state)
+{
+    (void)state;
+    struct rec r;
+    rec_init(&r, NULL);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1); /* nothing parsed */
+    assert_int_equal(feed(r.p, "<?xml version='1.0'?>", 0), TN_XML_OK);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 0); /* before the root */
+    assert_int_equal(feed(r.p, HDR + 21, 0), TN_XML_OK);
+    assert_int_equal(r.opens, 1);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+    /* Inside a stanza: busy; at its end: idle again. */
+    assert_int_equal(feed(r.p, "<message><body>hi", 0), TN_XML_OK);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 0);
+    assert_int_equal(feed(r.p, "</body></message>", 0), TN_XML_OK);
+    assert_int_equal(r.nst, 1);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+    /* Keepalives keep it idle; a trailing CR is held by expat (it may be
+     * half of CR LF), so that feed leaves it busy. */
+    assert_int_equal(feed(r.p, " \n\t ", 0), TN_XML_OK);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+    assert_int_equal(feed(r.p, "\r", 0), TN_XML_OK);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 0);
+    assert_int_equal(feed(r.p, "\n", 0), TN_XML_OK);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+    /* Two stanzas and a partial third in one feed: busy. */
+    assert_int_equal(feed(r.p, "<iq id='1'/><iq id='2'/><iq id='3'><q", 0),
+                     TN_XML_OK);
+    assert_int_equal(r.nst, 3);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 0);
+    assert_int_equal(feed(r.p, "/></iq>", 0), TN_XML_OK);
+    assert_int_equal(r.nst, 4);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+    /* The stream end is not an idle point (depth 0), nor is an error. */
+    assert_int_equal(feed(r.p, "</stream:stream>", 0), TN_XML_OK);
+    assert_int_equal(r.closes, 1);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 0);
+    assert_int_equal(feed(r.p, "<iq/>", 0), TN_XML_E_NOT_WELL_FORMED);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 0);
+    /* A reset starts a stream with nothing parsed. */
+    tn_xml_parser_reset(r.p);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+    assert_int_equal(feed(r.p, HDR "<iq id='4'/>", 0), TN_XML_OK);
+    assert_int_equal(r.opens, 2);
+    assert_int_equal(r.nst, 5);
+    assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+    rec_release(&r);
+}
+
+/* Streams whose headers declare what the stanzas use: prefixed
+ * namespaces, an empty or foreign default namespace, xml:lang, other
+ * prefixes for the streams namespace, URIs that need escaping. */
+static const struct {
+    const char *header;
+    const char *stanzas[4];
+    const char *end;
+} idle_streams[] = {
+    {HDR,
+     {"<message to='a@b' xml:lang='de'><body>x</body></message>",
+      "<stream:features><b xmlns='urn:b'/></stream:features>",
+      "<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", NULL},
+     "</stream:stream>"},
+    {"<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+     "xmlns='jabber:client' xmlns:c='jabber:client' xmlns:p='urn:p' "
+     "xml:lang='fr' to='example.com' version='1.0'>",
+     {"<c:message p:a='1' b='2'><p:x><c:body>y</c:body><z/></p:x>"
+      "</c:message>",
+      "<s:error><p:q xml:lang='en'/></s:error>",
+      "<presence><p:c p:d='e' xmlns:p='urn:other'><p:f/></p:c></presence>",
+      "<message><body>&amp;&lt;&#x41;</body></message>"},
+     "</s:stream>"},
+    {"<stream xmlns='http://etherx.jabber.org/streams' "
+     "xmlns:j='jabber:client'>",
+     {"<j:iq id='2'><j:query/></j:iq>", "<features/>",
+      "<j:message xmlns='urn:d'><body/></j:message>", NULL},
+     "</stream>"},
+    {"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+     "xmlns=''>",
+     {"<iq/>", "<x:iq xmlns:x='jabber:client'/>", NULL, NULL},
+     "</stream:stream>"},
+    {"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+     "xmlns='urn:a&amp;b&lt;c&apos;&quot;&#9;d&#10;e&#13;f' "
+     "xmlns:q=\"urn:&apos;q&apos;\">",
+     {"<m q:t='1'><q:n/></m>", "<q:o xmlns='urn:x'><p/></q:o>", NULL, NULL},
+     "</stream:stream>"},
+};
+
+/* Parses idle_streams[i]: in one feed (no idle point until the end), or
+ * one stanza per feed (idle after each), or a byte at a time. */
+static void idle_run(struct rec *r, size_t i, int mode)
+{
+    tn_buf_t all;
+    tn_buf_init(&all);
+    tn_buf_puts(&all, idle_streams[i].header);
+    if (mode == 1) {
+        assert_int_equal(feed(r->p, idle_streams[i].header, 0), TN_XML_OK);
+        assert_int_equal(tn_xml_parser_is_idle(r->p), 1);
+    }
+    for (size_t k = 0; k < 4 && idle_streams[i].stanzas[k]; k++) {
+        tn_buf_puts(&all, idle_streams[i].stanzas[k]);
+        if (mode == 1) {
+            assert_int_equal(feed(r->p, idle_streams[i].stanzas[k], 0),
+                             TN_XML_OK);
+            assert_int_equal(r->nst, k + 1);
+            assert_int_equal(tn_xml_parser_is_idle(r->p), 1);
+        }
+    }
+    if (mode == 1) {
+        assert_int_equal(feed(r->p, idle_streams[i].end, 0), TN_XML_OK);
+    } else {
+        tn_buf_puts(&all, idle_streams[i].end);
+        assert_int_equal(feed(r->p, all.data, mode == 0 ? 0 : 1), TN_XML_OK);
+    }
+    assert_int_equal(r->opens, 1);
+    assert_int_equal(r->closes, 1);
+    tn_buf_release(&all);
+}
+
+static void test_idle_same_trees(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof idle_streams / sizeof idle_streams[0];
+         i++) {
+        struct rec ref, split, bytes;
+        rec_init(&ref, NULL);
+        rec_init(&split, NULL);
+        rec_init(&bytes, NULL);
+        idle_run(&ref, i, 0);
+        idle_run(&split, i, 1);
+        idle_run(&bytes, i, 2);
+        assert_true(ref.nst >= 2);
+        assert_int_equal(split.nst, ref.nst);
+        assert_int_equal(bytes.nst, ref.nst);
+        assert_string_equal(split.open_name, ref.open_name);
+        assert_string_equal(split.open_ns, ref.open_ns);
+        assert_string_equal(split.open_attrs.data, ref.open_attrs.data);
+        for (size_t k = 0; k < ref.nst; k++) {
+            if (!tree_equal(ref.st[k], split.st[k]) ||
+                !tree_equal(ref.st[k], bytes.st[k])) {
+                char *a = rec_str(&ref, k), *b = rec_str(&split, k);
+                print_error("stream %zu stanza %zu:\n ref   %s\n split %s\n",
+                            i, k, a, b);
+                tn_free(a);
+                tn_free(b);
+            }
+            assert_true(tree_equal(ref.st[k], split.st[k]));
+            assert_true(tree_equal(ref.st[k], bytes.st[k]));
+        }
+        rec_release(&ref);
+        rec_release(&split);
+        rec_release(&bytes);
+    }
+}
+
+static void test_idle_spot_checks(void **state)
+{
+    (void)state;
+    /* Fill the pool of idle expat parsers (8) with parsers for another
+     * header, so that the streams below get a new parser and the replay
+     * of their root on every resume. */
+    struct rec fill[8];
+    for (size_t i = 0; i < 8; i++) {
+        rec_init(&fill[i], NULL);
+        assert_int_equal(feed(fill[i].p, HDR "<iq/>", 0), TN_XML_OK);
+    }
+    struct rec r;
+    rec_init(&r, NULL);
+    idle_run(&r, 1, 1);
+    tn_stanza_t *m = r.st[0];
+    assert_string_equal(m->ns, TN_NS_CLIENT);
+    assert_string_equal(m->attrs[0].name, "a");
+    assert_string_equal(m->attrs[0].ns, "urn:p");
+    tn_stanza_t *x = tn_stanza_child(m, "x", "urn:p");
+    assert_non_null(x);
+    assert_non_null(tn_stanza_child(x, "body", TN_NS_CLIENT));
+    assert_non_null(tn_stanza_child(x, "z", TN_NS_CLIENT));
+    assert_string_equal(r.st[1]->ns, TN_NS_STREAM);
+    tn_stanza_t *c = tn_stanza_child(r.st[2], "c", "urn:other");
+    assert_non_null(c);
+    assert_string_equal(c->attrs[0].ns, "urn:other");
+    assert_string_equal(r.open_attrs.data,
+                        "xml:lang=fr;to=example.com;version=1.0;");
+    rec_release(&r);
+
+    rec_init(&r, NULL);
+    idle_run(&r, 4, 1);
+    assert_string_equal(r.st[0]->ns, "urn:a&b<c'\"\td\ne\rf");
+    assert_string_equal(r.st[0]->attrs[0].ns, "urn:'q'");
+    assert_string_equal(r.st[0]->kids[0]->ns, "urn:'q'");
+    rec_release(&r);
+
+    rec_init(&r, NULL);
+    idle_run(&r, 3, 1);
+    assert_string_equal(r.st[0]->ns, "");
+    assert_null(r.open_dns);
+    rec_release(&r);
+    for (size_t i = 0; i < 8; i++) {
+        assert_int_equal(fill[i].nst, 1);
+        rec_release(&fill[i]);
+    }
+}
+
+/* Errors come out the same after an idle point. */
+static void test_idle_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *after;
+        int rc;
+    } cases[] = {
+        {"</stream>", TN_XML_E_NOT_WELL_FORMED},   /* wrong end tag */
+        {"<q:x/>", TN_XML_E_NOT_WELL_FORMED},      /* unbound prefix */
+        {"hello<iq/>", TN_XML_E_BAD_FORMAT},       /* text */
+        {"<!-- c -->", TN_XML_E_RESTRICTED},       /* comment */
+        {"<iq>&ent;</iq>", TN_XML_E_RESTRICTED},   /* entity */
+        {"<?pi x?>", TN_XML_E_RESTRICTED},         /* PI */
+        {"<?xml version='1.0'?>", TN_XML_E_NOT_WELL_FORMED},
+        {"<a/><b></a>", TN_XML_E_NOT_WELL_FORMED}, /* mismatch */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct rec ref, split;
+        rec_init(&ref, NULL);
+        rec_init(&split, NULL);
+        tn_buf_t all;
+        tn_buf_init(&all);
+        tn_buf_puts(&all, HDR "<iq/>");
+        tn_buf_puts(&all, cases[i].after);
+        assert_int_equal(feed(ref.p, all.data, 0), cases[i].rc);
+        assert_int_equal(feed(split.p, HDR "<iq/>", 0), TN_XML_OK);
+        assert_int_equal(tn_xml_parser_is_idle(split.p), 1);
+        assert_int_equal(feed(split.p, cases[i].after, 0), cases[i].rc);
+        assert_int_equal(split.nst, ref.nst);
+        assert_string_equal(tn_xml_parser_error(split.p),
+                            tn_xml_parser_error(ref.p));
+        tn_buf_release(&all);
+        rec_release(&ref);
+        rec_release(&split);
+    }
+}
+
+/* The replay is not counted: max_stanza still allows exactly max_stanza
+ * bytes per stanza after any number of idle points, and the header bound
+ * is unchanged. */
+static void test_idle_limits(void **state)
+{
+    (void)state;
+    tn_xml_limits_t lim = {1024, 8, 8};
+    char *fit = make_stanza(1024);
+    char *over = make_stanza(1025);
+    struct rec r;
+    rec_init(&r, &lim);
+    assert_int_equal(feed(r.p, HDR, 0), TN_XML_OK);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(tn_xml_parser_is_idle(r.p), 1);
+        assert_int_equal(feed(r.p, fit, 0), TN_XML_OK);
+    }
+    assert_int_equal(r.nst, 5);
+    /* Split at an idle point and mid-stanza: still exactly the bound. */
+    assert_int_equal(feed(r.p, " ", 0), TN_XML_OK);
+    assert_int_equal(feed(r.p, fit, 100), TN_XML_OK);
+    assert_int_equal(r.nst, 6);
+    assert_int_equal(feed(r.p, over, 0), TN_XML_E_POLICY);
+    assert_int_equal(r.nst, 6);
+    rec_release(&r);
+    tn_free(fit);
+    tn_free(over);
+}
+
+/* Many streams idle at once (more than the pool holds), with different
+ * root contexts, fed in turns: each goes on as if never released, and
+ * freeing streams while idle leaks nothing (LeakSanitizer). */
+static void test_idle_many_streams(void **state)
+{
+    (void)state;
+    enum { NS = 24 };
+    size_t nstreams = sizeof idle_streams / sizeof idle_streams[0];
+    struct rec *r = tn_calloc(NS, sizeof *r);
+    for (size_t j = 0; j < NS; j++) {
+        rec_init(&r[j], NULL);
+        assert_int_equal(feed(r[j].p, idle_streams[j % nstreams].header, 0),
+                         TN_XML_OK);
+        assert_int_equal(tn_xml_parser_is_idle(r[j].p), 1);
+    }
+    for (size_t k = 0; k < 4; k++)
+        for (size_t j = 0; j < NS; j++) {
+            const char *st = idle_streams[j % nstreams].stanzas[k];
+            if (!st)
+                continue;
+            assert_int_equal(feed(r[j].p, st, 0), TN_XML_OK);
+            assert_int_equal(r[j].nst, k + 1);
+            assert_int_equal(tn_xml_parser_is_idle(r[j].p), 1);
+        }
+    for (size_t j = 0; j < NS; j++) {
+        struct rec ref;
+        rec_init(&ref, NULL);
+        idle_run(&ref, j % nstreams, 0);
+        assert_int_equal(r[j].nst, ref.nst);
+        for (size_t k = 0; k < ref.nst; k++)
+            assert_true(tree_equal(ref.st[k], r[j].st[k]));
+        rec_release(&ref);
+        /* Half end their stream, half are freed while idle. */
+        if (j % 2)
+            assert_int_equal(feed(r[j].p, idle_streams[j % nstreams].end, 0),
+                             TN_XML_OK);
+        assert_int_equal(r[j].closes, (int)(j % 2));
+        rec_release(&r[j]);
+    }
+    tn_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -842,6 +1156,12 @@ int main(void)
         cmocka_unit_test(test_declared_encoding_ignored),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_no_callbacks),
+        cmocka_unit_test(test_idle_points),
+        cmocka_unit_test(test_idle_same_trees),
+        cmocka_unit_test(test_idle_spot_checks),
+        cmocka_unit_test(test_idle_errors),
+        cmocka_unit_test(test_idle_limits),
+        cmocka_unit_test(test_idle_many_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
