@@ -8,9 +8,10 @@
  * committed, so anything it sends afterwards (a ping, say) is answered
  * only once the message is on disk; a kill -9 after that loses nothing.
  * Beyond max_messages per account (option, default 1000) the sender gets
- * service-unavailable, as it does for an account that does not exist
- * (RFC 6121 8.5.2.2.1, 8.5.1). Messages without a body (chat states,
- * receipts) are not stored: XEP-0160 3 and XEP-0334's defaults. */
+ * service-unavailable (RFC 6121 8.5.2.2.1); an account that does not
+ * exist never gets here (the router answers it, RFC 6121 8.5.1).
+ * Messages without a body (chat states, receipts) are not stored:
+ * XEP-0160 3 and XEP-0334's defaults. */
 #include <string.h>
 #include <time.h>
 
@@ -63,16 +64,10 @@ static void offline_pushed_cb(void *ud, int status, long long id)
     offline_store_free(o);
 }
 
-static void offline_account_cb(void *ud, int status, const tn_account_t *a)
+/* Queues o's message. The router has already checked that the account
+ * exists (RFC 6121 8.5.1) before any message reaches this hook. */
+static void offline_push(offline_store_t *o)
 {
-    offline_store_t *o = ud;
-    (void)a;
-    if (status < 0) {
-        /* RFC 6121 8.5.1: no such user. */
-        tn_route_error(o->srv, o->orig, TN_ERR_CANCEL, "service-unavailable");
-        offline_store_free(o);
-        return;
-    }
     char *xml = tn_stanza_to_string(o->st, TN_NS_CLIENT);
     int rc = tn_store_queue_push(o->srv->store, o->host, o->user, "offline",
                                  xml, strlen(xml), (size_t)offline_max,
@@ -113,9 +108,7 @@ static tn_verdict_t offline_on_message(tn_event_t *ev)
         o->sender = s;
         tn_sess_hold(s);
     }
-    if (tn_store_account_get(ev->srv->store, o->host, o->user,
-                             offline_account_cb, o) < 0)
-        offline_account_cb(o, TN_EIO, NULL);
+    offline_push(o);
     return TN_HANDLED;
 }
 
