@@ -6,7 +6,7 @@
  *
  * Shape (everything but hosts, tls and listen optional):
  *   hosts: [example.org]
- *   tls: {cert: /path/cert.pem, key: /path/key.pem}
+ *   tls: {cert: /path/cert.pem, key: /path/key.pem, compact: true}
  *   storage: {backend: sqlite, path: /path/tern.db}
  *   listen:
  *     - {ip: 127.0.0.1, port: 5222, service: c2s}
@@ -49,6 +49,8 @@ typedef struct tn_config {
     char **hosts;            /* owned; canonical domains (nameprep'd) */
     size_t nhosts;
     char *tls_cert, *tls_key; /* owned paths */
+    int tls_compact;          /* bool, default 1: TLS 1.3 sessions leave
+                               * OpenSSL after the handshake (tls13.h) */
     char *storage_backend;   /* owned; "sqlite" */
     char *storage_path;      /* owned; relative to the working directory */
     tn_listen_cfg_t *listen; /* owned array */

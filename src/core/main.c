@@ -14,6 +14,7 @@
 #include "net/c2s.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "net/tls13.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -117,6 +118,8 @@ int main(int argc, char **argv)
     srv->tls = tn_tls_server_ctx(cfg.tls_cert, cfg.tls_key, &err);
     if (!srv->tls)
         goto fail;
+    if (cfg.tls_compact)
+        tn_tls13_enable(srv->tls);
     srv->store = tn_store_open(srv->loop, cfg.storage_backend,
                                cfg.storage_path, &err);
     if (!srv->store)

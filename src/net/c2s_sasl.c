@@ -31,17 +31,17 @@ static const struct {
     {"PLAIN", C2S_MECH_PLAIN},
 };
 
-static SSL *sasl_ssl(const c2s_t *c)
+/* Channel-binding data of this stream's TLS, whichever layer holds it. */
+static int sasl_has_cb(const c2s_t *c, const char *type)
 {
-    return c->tls ? c->conn->ssl : NULL;
+    return c->tls && tn_conn_has_cb(c->conn, type);
 }
 
 static int sasl_cb_offered(const c2s_t *c)
 {
-    SSL *ssl = sasl_ssl(c);
-    return ssl && (tn_tls_has_cb(ssl, "tls-exporter") ||
-                   tn_tls_has_cb(ssl, "tls-server-end-point") ||
-                   tn_tls_has_cb(ssl, "tls-unique"));
+    return sasl_has_cb(c, "tls-exporter") ||
+           sasl_has_cb(c, "tls-server-end-point") ||
+           sasl_has_cb(c, "tls-unique");
 }
 
 static int sasl_offered(const c2s_t *c, c2s_mech_t m)
@@ -68,15 +68,14 @@ void c2s_sasl_features(c2s_t *c, tn_buf_t *out)
             tn_buf_printf(out, "<mechanism>%s</mechanism>",
                           sasl_mechs[i].name);
     tn_buf_puts(out, "</mechanisms>");
-    SSL *ssl = sasl_ssl(c);
     if (sasl_cb_offered(c)) {
         tn_buf_puts(out, "<sasl-channel-binding xmlns='" TN_NS_SASL_CB "'>");
-        if (tn_tls_has_cb(ssl, "tls-exporter"))
+        if (sasl_has_cb(c, "tls-exporter"))
             tn_buf_puts(out, "<channel-binding type='tls-exporter'/>");
-        if (tn_tls_has_cb(ssl, "tls-server-end-point"))
+        if (sasl_has_cb(c, "tls-server-end-point"))
             tn_buf_puts(out,
                         "<channel-binding type='tls-server-end-point'/>");
-        if (tn_tls_has_cb(ssl, "tls-unique"))
+        if (sasl_has_cb(c, "tls-unique"))
             tn_buf_puts(out, "<channel-binding type='tls-unique'/>");
         tn_buf_puts(out, "</sasl-channel-binding>");
     }
@@ -319,7 +318,7 @@ static void sasl_scram_first(c2s_t *c, const char *msg, size_t len)
                                    c->srv->secret, sizeof c->srv->secret);
     int rc = tn_scram_server_client_first(c->scram, msg, len);
     const char *cb = rc == 0 ? tn_scram_server_cb_type(c->scram) : NULL;
-    if (rc == TN_SCRAM_E_CB || (cb && !tn_tls_has_cb(sasl_ssl(c), cb))) {
+    if (rc == TN_SCRAM_E_CB || (cb && !sasl_has_cb(c, cb))) {
         sasl_refuse_binding(c);
         return;
     }
@@ -355,7 +354,8 @@ static void sasl_scram_final(c2s_t *c, const char *msg, size_t len)
     int cblen = 0;
     const char *cb = tn_scram_server_cb_type(c->scram);
     if (cb) {
-        cblen = tn_tls_cb_data(sasl_ssl(c), cb, cbd, sizeof cbd);
+        cblen = c->tls ? tn_conn_cb_data(c->conn, cb, cbd, sizeof cbd)
+                       : TN_EINVAL;
         if (cblen < 0) {
             sasl_fail(c, "not-authorized");
             return;

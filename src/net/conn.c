@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <string.h>
 
+#include "net/tls.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -81,6 +82,7 @@ static void conn_handle_closed(uv_handle_t *h)
         c->ops->closed(c);
     if (c->ssl)
         SSL_free(c->ssl);
+    tn_tls13_free(c->rec);
     tn_buf_release(&c->plain);
     tn_buf_release(&c->pend);
     tn_buf_release(&c->fly);
@@ -136,6 +138,47 @@ static void conn_tls_error(tn_conn_t *c, const char *what)
     tn_log(TN_LOG_INFO, "conn %s: TLS %s failed %s", c->peer, what, reason);
 }
 
+static int conn_deliver(void *arg, const char *p, size_t len)
+{
+    tn_conn_t *c = arg;
+    c->ops->data(c, p, len);
+    return c->closing;
+}
+
+/* Ciphertext for the compact record layer. */
+static void conn_read_rec(tn_conn_t *c, const char *data, size_t len)
+{
+    size_t before = c->pend.len;
+    int rc = tn_tls13_open(c->rec, data, len, &c->pend, conn_deliver, c);
+    if (rc == TN_TLS13_CLOSED)
+        c->ops->eof(c, 0);
+    else if (rc)
+        c->ops->eof(c, TN_ETLS);
+    /* KeyUpdate answers and alerts go out now. */
+    if (c->pend.len != before && !c->shut)
+        conn_flush(c);
+}
+
+/* The handshake is done: hand a TLS 1.3 connection over to the compact
+ * record layer and free OpenSSL's object, keeping in *left the bytes
+ * OpenSSL had not read yet. Otherwise OpenSSL keeps the connection. */
+static void conn_handover(tn_conn_t *c, tn_buf_t *left)
+{
+    tn_tls13_t *t = tn_tls13_take(c->ssl);
+    if (!t)
+        return;
+    char tmp[4096];
+    int n;
+    while ((n = BIO_read(c->rbio, tmp, sizeof tmp)) > 0)
+        tn_buf_append(left, tmp, (size_t)n);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    c->rbio = c->wbio = NULL;
+    c->rec = t;
+    tn_log(TN_LOG_DEBUG, "conn %s: TLS 1.3 records taken over from OpenSSL",
+           c->peer);
+}
+
 static void conn_read_tls(tn_conn_t *c, const char *data, size_t len)
 {
     if (BIO_write(c->rbio, data, (int)len) != (int)len) {
@@ -157,8 +200,14 @@ static void conn_read_tls(tn_conn_t *c, const char *data, size_t len)
         c->tls_up = 1;
         tn_log(TN_LOG_DEBUG, "conn %s: %s %s", c->peer,
                SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+        tn_buf_t left;
+        tn_buf_init(&left);
+        conn_handover(c, &left);
         c->ops->tls_ready(c);
-        if (c->closing)
+        if (c->rec && !c->closing && left.len > 0)
+            conn_read_rec(c, left.data, left.len);
+        tn_buf_release(&left);
+        if (c->closing || c->rec)
             return;
     }
     char plain[16384];
@@ -197,7 +246,9 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->ops->eof(c, n == UV_EOF ? 0 : TN_EIO);
         return;
     }
-    if (c->ssl)
+    if (c->rec)
+        conn_read_rec(c, buf->base, (size_t)n);
+    else if (c->ssl)
         conn_read_tls(c, buf->base, (size_t)n);
     else
         c->ops->data(c, buf->base, (size_t)n);
@@ -229,11 +280,12 @@ int tn_conn_start(tn_conn_t *c)
 
 int tn_conn_start_tls(tn_conn_t *c, SSL_CTX *ctx)
 {
-    if (c->ssl)
+    if (c->ssl || c->rec)
         return TN_ETLS;
     c->ssl = SSL_new(ctx);
     if (!c->ssl)
         return TN_ETLS;
+    tn_tls13_watch(c->ssl); /* on failure it just stays with OpenSSL */
     c->rbio = BIO_new(BIO_s_mem());
     c->wbio = BIO_new(BIO_s_mem());
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
@@ -302,7 +354,7 @@ int tn_conn_write(tn_conn_t *c, const char *data, size_t len)
 {
     if (c->shut || uv_is_closing((uv_handle_t *)&c->tcp))
         return TN_ECLOSED;
-    tn_buf_append(c->ssl ? &c->plain : &c->pend, data, len);
+    tn_buf_append(tn_conn_is_tls(c) ? &c->plain : &c->pend, data, len);
     conn_mark_dirty(c);
     return 0;
 }
@@ -311,7 +363,7 @@ tn_buf_t *tn_conn_wbuf(tn_conn_t *c)
 {
     if (c->shut || uv_is_closing((uv_handle_t *)&c->tcp))
         return NULL;
-    return c->ssl ? &c->plain : &c->pend;
+    return tn_conn_is_tls(c) ? &c->plain : &c->pend;
 }
 
 void tn_conn_wrote(tn_conn_t *c)
@@ -323,9 +375,12 @@ void tn_conn_wrote(tn_conn_t *c)
  * and moves the ciphertext to `pend`. */
 static void conn_encrypt(tn_conn_t *c)
 {
-    if (!c->ssl || c->plain.len == 0)
+    if (c->plain.len == 0 || !tn_conn_is_tls(c))
         return;
-    if (!c->tls_up) {
+    if (c->rec) {
+        tn_tls13_seal(c->rec, c->plain.data, c->plain.len, &c->pend);
+        c->plain.len = 0;
+    } else if (!c->tls_up) {
         /* Nothing can be sent before the handshake; this is only reached
          * on an error path (a stream error mid-handshake). */
         c->plain.len = 0;
@@ -352,6 +407,26 @@ static void conn_push(tn_conn_t *c)
 {
     conn_encrypt(c);
     conn_flush(c);
+}
+
+int tn_conn_is_tls(const tn_conn_t *c)
+{
+    return c->ssl != NULL || c->rec != NULL;
+}
+
+int tn_conn_has_cb(const tn_conn_t *c, const char *type)
+{
+    if (c->rec)
+        return tn_tls13_has_cb(c->rec, type);
+    return c->ssl && tn_tls_has_cb(c->ssl, type);
+}
+
+int tn_conn_cb_data(const tn_conn_t *c, const char *type, unsigned char *out,
+                    size_t cap)
+{
+    if (c->rec)
+        return tn_tls13_cb_data(c->rec, type, out, cap);
+    return c->ssl ? tn_tls_cb_data(c->ssl, type, out, cap) : TN_EINVAL;
 }
 
 size_t tn_conn_queued(const tn_conn_t *c)
@@ -428,7 +503,9 @@ void tn_conn_close(tn_conn_t *c)
      * before the FIN. */
     conn_unlist(c);
     conn_encrypt(c);
-    if (c->ssl && c->tls_up) {
+    if (c->rec) {
+        tn_tls13_close_notify(c->rec, &c->pend);
+    } else if (c->ssl && c->tls_up) {
         SSL_shutdown(c->ssl);
         conn_drain_wbio(c);
     }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "net/tls13.h"
 #include "util/buf.h"
 
 typedef struct tn_conn tn_conn_t;
@@ -47,8 +48,10 @@ struct tn_conn {
     uv_shutdown_t sreq;
     const tn_conn_ops_t *ops;
     void *ud;            /* the owner's */
-    SSL *ssl;            /* owned; NULL without TLS */
+    SSL *ssl;            /* owned; NULL without TLS or once handed over */
     BIO *rbio, *wbio;    /* owned by ssl */
+    tn_tls13_t *rec;     /* owned; TLS 1.3 records after the hand-over
+                          * from OpenSSL (net/tls13.h) */
     tn_buf_t plain;      /* TLS: plaintext not yet given to SSL_write */
     tn_buf_t pend;       /* bytes for the socket (ciphertext under TLS) */
     tn_buf_t fly;        /* bytes of the write in flight */
@@ -70,6 +73,13 @@ int tn_conn_start(tn_conn_t *c);
 /* Starts server-side TLS on the connection: for STARTTLS after <proceed/>
  * was queued, or at once for direct TLS. Returns 0 or TN_ETLS. */
 int tn_conn_start_tls(tn_conn_t *c, SSL_CTX *ctx);
+/* 1 once TLS was started (OpenSSL or the compact record layer). */
+int tn_conn_is_tls(const tn_conn_t *c);
+/* Channel binding of the established TLS connection (net/tls.h):
+ * tn_tls_has_cb / tn_tls_cb_data for whichever layer holds it. */
+int tn_conn_has_cb(const tn_conn_t *c, const char *type);
+int tn_conn_cb_data(const tn_conn_t *c, const char *type, unsigned char *out,
+                    size_t cap);
 /* Queues len bytes (encrypted when TLS is on). Returns 0, or TN_ECLOSED
  * once the conn is closing and its final flush was queued. */
 int tn_conn_write(tn_conn_t *c, const char *data, size_t len);

@@ -40,6 +40,15 @@ void tn_buf_append(tn_buf_t *b, const void *p, size_t n)
     b->data[b->len] = '\0';
 }
 
+char *tn_buf_extend(tn_buf_t *b, size_t n)
+{
+    buf_reserve(b, n);
+    char *p = b->data + b->len;
+    b->len += n;
+    b->data[b->len] = '\0';
+    return p;
+}
+
 void tn_buf_puts(tn_buf_t *b, const char *s)
 {
     tn_buf_append(b, s, strlen(s));

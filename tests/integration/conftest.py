@@ -65,9 +65,11 @@ class Server:
     """One ternd process and its files."""
 
     def __init__(self, workdir, cert, key, c2s=None, extra='',
-                 modules=None):
+                 modules=None, tls=None):
         """modules: {name: {option: value}} for some modules; every
-        built module is still loaded (see module_config)."""
+        built module is still loaded (see module_config). tls: further
+        keys of the tls section, e.g. {'compact': 'false'}."""
+        self.tls_extra = ''.join(', %s: %s' % kv for kv in (tls or {}).items())
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cert, self.key = str(cert), str(key)
@@ -90,7 +92,7 @@ class Server:
         c2s_text = ', '.join('%s: %s' % kv for kv in self.c2s.items())
         self.config.write_text(
             'hosts: [localhost]\n'
-            'tls: {cert: %s, key: %s}\n'
+            'tls: {cert: %s, key: %s%s}\n'
             'storage: {backend: sqlite, path: %s}\n'
             'listen:\n'
             '  - {ip: 127.0.0.1, port: %d, service: c2s}\n'
@@ -98,7 +100,7 @@ class Server:
             '  - {ip: 127.0.0.1, port: %d, service: c2s, tls: none}\n'
             'log: {level: debug}\n'
             'c2s: {%s}\n%s'
-            % (self.cert, self.key, self.db, self.port, self.port_direct,
+            % (self.cert, self.key, self.tls_extra, self.db, self.port, self.port_direct,
                self.port_plain, c2s_text, self.extra))
 
     # -- process -----------------------------------------------------------

@@ -29,7 +29,8 @@
 static const char full_example[] =
     "# the shape from config.h\n"                               /* 1 */
     "hosts: [example.org, Chat.Example.COM.]\n"                 /* 2 */
-    "tls: {cert: /etc/tern/cert.pem, key: /etc/tern/key.pem}\n" /* 3 */
+    "tls: {cert: /etc/tern/cert.pem, key: /etc/tern/key.pem,\n"
+    "      compact: false}\n"                                    /* 3 */
     "storage: {backend: sqlite, path: /var/lib/tern/tern.db}\n" /* 4 */
     "listen:\n"                                                 /* 5 */
     "  - {ip: 127.0.0.1, port: 5222, service: c2s}\n"           /* 6 */
@@ -78,6 +79,7 @@ static void test_full_example(void **state)
     assert_int_equal(cfg.listen[2].tls, TN_TLS_NONE);
     assert_int_equal(cfg.log_level, TN_LOG_DEBUG);
     assert_int_equal(cfg.require_tls, 0);
+    assert_int_equal(cfg.tls_compact, 0);
     assert_int_equal(cfg.max_stanza_size, 512 * 1024);
     assert_int_equal(cfg.max_preauth_stanza, 4096);
     assert_int_equal(cfg.preauth_timeout, 60);
@@ -118,6 +120,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.listen[0].tls, TN_TLS_STARTTLS);
     assert_int_equal(cfg.log_level, TN_LOG_INFO);
     assert_int_equal(cfg.require_tls, 1);
+    assert_int_equal(cfg.tls_compact, 1);
     assert_int_equal(cfg.max_stanza_size, 262144);
     assert_int_equal(cfg.max_preauth_stanza, 10240);
     assert_int_equal(cfg.preauth_timeout, 30);
@@ -284,6 +287,8 @@ static const struct err_case err_cases[] = {
      "t.yaml:3: key 'tls.cert': expected a string"},
     {HOSTS "tls: {cert: '', key: k.pem}\n" LISTEN,
      "t.yaml:2: key 'tls.cert': must not be empty"},
+    {HOSTS "tls: {cert: c.pem, key: k.pem, compact: 2}\n" LISTEN,
+     "t.yaml:2: key 'tls.compact': expected true or false"},
     {MINIMAL "storage: {backend: postgres}\n",
      "t.yaml:4: key 'storage.backend': unknown storage backend 'postgres' "
      "(expected sqlite)"},
