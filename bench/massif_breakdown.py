@@ -26,6 +26,8 @@ import sys
 # innermost frame that matches any rule; OpenSSL frames with no better
 # name fall back to FALLBACK.
 RULES = [
+    ('TLS 1.3 record state (tn_tls13_new)', r'tn_tls13_new'),
+    ('TLS 1.3 partial record (tn_tls13_open)', r'tn_tls13_open'),
     ('TLS: SSL object (SSL_new)', r'SSL_new'),
     ('TLS: memory BIO buffers (BUF_MEM)', r'BUF_MEM_grow'),
     ('TLS: memory BIO objects (BIO_new)', r'BIO_new'),
