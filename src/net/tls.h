@@ -18,6 +18,8 @@ SSL_CTX *tn_tls_server_ctx(const char *cert, const char *key, char **err);
  * a negative TN_E* code when the type is unavailable. */
 int tn_tls_cb_data(SSL *ssl, const char *type, unsigned char *out,
                    size_t cap);
+/* tls-server-end-point data for a certificate (RFC 5929 4.1). */
+int tn_tls_end_point(X509 *cert, unsigned char *out, size_t cap);
 /* 1 when tn_tls_cb_data would succeed for type on ssl. */
 int tn_tls_has_cb(SSL *ssl, const char *type);
 

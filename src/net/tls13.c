@@ -6,7 +6,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/ssl3.h>
 #include <string.h>
 
@@ -85,13 +84,50 @@ static int tls13_init(size_t s)
     return tls13_ciphers[s] && tls13_mds[s] ? 0 : TN_ETLS;
 }
 
-/* RFC 8446 7.1 HKDF-Expand-Label(secret, label, "", len) for len up to
- * the hash length: HKDF-Expand's first block, one HMAC. */
-static int tls13_expand(size_t s, const uint8_t *secret, const char *label,
-                        uint8_t *out, size_t len)
+/* HMAC (RFC 2104) for keys up to the block size, with a digest fetched
+ * once: OpenSSL's one-shot HMAC() fetches and allocates on every call,
+ * which cost more than the hashing here. */
+static int tls13_hmac(size_t s, const uint8_t *key, size_t klen,
+                      const uint8_t *msg, size_t mlen, uint8_t *out)
 {
-    uint8_t info[2 + 1 + 6 + 32 + 1 + 1], block[EVP_MAX_MD_SIZE];
+    static EVP_MD_CTX *mx;
+    if (!mx && !(mx = EVP_MD_CTX_new()))
+        return TN_ETLS;
+    const EVP_MD *md = tls13_mds[s];
+    size_t bs = (size_t)EVP_MD_get_block_size(md);
+    uint8_t pad[128], inner[EVP_MAX_MD_SIZE];
+    unsigned il = 0, ol = 0;
+    if (klen > bs || bs > sizeof pad)
+        return TN_ETLS;
+    memset(pad, 0x36, bs);
+    for (size_t i = 0; i < klen; i++)
+        pad[i] ^= key[i];
+    int ok = EVP_DigestInit_ex2(mx, md, NULL) == 1 &&
+             EVP_DigestUpdate(mx, pad, bs) == 1 &&
+             EVP_DigestUpdate(mx, msg, mlen) == 1 &&
+             EVP_DigestFinal_ex(mx, inner, &il) == 1;
+    for (size_t i = 0; i < bs; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex2(mx, md, NULL) == 1 &&
+         EVP_DigestUpdate(mx, pad, bs) == 1 &&
+         EVP_DigestUpdate(mx, inner, il) == 1 &&
+         EVP_DigestFinal_ex(mx, out, &ol) == 1;
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    return ok ? 0 : TN_ETLS;
+}
+
+/* RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, len) for len up
+ * to the hash length: HKDF-Expand's first block, one HMAC. */
+static int tls13_expand_ctx(size_t s, const uint8_t *secret,
+                            const char *label, const uint8_t *ctx,
+                            size_t clen, uint8_t *out, size_t len)
+{
+    uint8_t info[2 + 1 + 6 + 32 + 1 + EVP_MAX_MD_SIZE + 1];
+    uint8_t block[EVP_MAX_MD_SIZE];
     size_t ll = strlen(label), n = 0;
+    if (ll > 32 || clen > EVP_MAX_MD_SIZE)
+        return TN_ETLS;
     info[n++] = (uint8_t)(len >> 8);
     info[n++] = (uint8_t)len;
     info[n++] = (uint8_t)(6 + ll);
@@ -99,16 +135,39 @@ static int tls13_expand(size_t s, const uint8_t *secret, const char *label,
     n += 6;
     memcpy(info + n, label, ll);
     n += ll;
-    info[n++] = 0;    /* empty context */
+    info[n++] = (uint8_t)clen;
+    if (clen)
+        memcpy(info + n, ctx, clen);
+    n += clen;
     info[n++] = 0x01; /* HKDF-Expand's block counter */
-    unsigned bl = 0;
-    if (!HMAC(tls13_mds[s], secret, tls13_suites[s].hash_len, info, n, block,
-              &bl) ||
-        bl < len)
+    if (len > tls13_suites[s].hash_len ||
+        tls13_hmac(s, secret, tls13_suites[s].hash_len, info, n, block))
         return TN_ETLS;
     memcpy(out, block, len);
     OPENSSL_cleanse(block, sizeof block);
     return 0;
+}
+
+static int tls13_expand(size_t s, const uint8_t *secret, const char *label,
+                        uint8_t *out, size_t len)
+{
+    return tls13_expand_ctx(s, secret, label, NULL, 0, out, len);
+}
+
+/* RFC 8446 7.5 with RFC 9266: TLS-Exporter("EXPORTER-Channel-Binding",
+ * "", 32) from the exporter master secret. */
+static int tls13_exporter(size_t s, const uint8_t *ems, uint8_t out[32])
+{
+    uint8_t empty[EVP_MAX_MD_SIZE], derived[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    int rc = TN_ETLS;
+    if (EVP_Digest("", 0, empty, &hl, tls13_mds[s], NULL) == 1 &&
+        tls13_expand_ctx(s, ems, "EXPORTER-Channel-Binding", empty, hl,
+                         derived, tls13_suites[s].hash_len) == 0 &&
+        tls13_expand_ctx(s, derived, "exporter", empty, hl, out, 32) == 0)
+        rc = 0;
+    OPENSSL_cleanse(derived, sizeof derived);
+    return rc;
 }
 
 /* RFC 8446 7.3: the key and IV of a traffic secret. */
@@ -443,12 +502,22 @@ int tn_tls13_cb_data(const tn_tls13_t *t, const char *type,
 
 typedef struct tls13_watch {
     uint8_t cs[48], ss[48]; /* client / server application secret 0 */
-    uint8_t cs_len, ss_len;
+    uint8_t es[48];         /* exporter master secret */
+    uint8_t cs_len, ss_len, es_len;
     uint8_t fin_wr, fin_rd; /* our / the client's Finished went by */
     unsigned wr_after, rd_after; /* records since, each way */
 } tls13_watch_t;
 
 static int tls13_idx = -1;
+
+/* Per context: the tls-server-end-point data of its certificate. */
+typedef struct tls13_ctxdata {
+    int len;
+    uint8_t sep[64];
+} tls13_ctxdata_t;
+
+static int tls13_ctx_idx = -1;
+
 
 static void tls13_watch_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
                              int idx, long argl, void *argp)
@@ -483,9 +552,13 @@ static void tls13_keylog(const SSL *ssl, const char *line)
         return;
     static const char cl[] = "CLIENT_TRAFFIC_SECRET_0 ";
     static const char sl[] = "SERVER_TRAFFIC_SECRET_0 ";
+    static const char el[] = "EXPORTER_SECRET ";
     uint8_t *dst;
     uint8_t *dlen;
-    if (strncmp(line, cl, sizeof cl - 1) == 0) {
+    if (strncmp(line, el, sizeof el - 1) == 0) {
+        dst = w->es;
+        dlen = &w->es_len;
+    } else if (strncmp(line, cl, sizeof cl - 1) == 0) {
         dst = w->cs;
         dlen = &w->cs_len;
     } else if (strncmp(line, sl, sizeof sl - 1) == 0) {
@@ -494,7 +567,8 @@ static void tls13_keylog(const SSL *ssl, const char *line)
     } else {
         return;
     }
-    const char *h = strchr(line + sizeof cl - 1, ' ');
+    const char *h = strchr(line, ' ');
+    h = h ? strchr(h + 1, ' ') : NULL;
     if (!h)
         return;
     h++;
@@ -532,13 +606,35 @@ static void tls13_msg(int write_p, int version, int content_type,
     }
 }
 
+static void tls13_ctxdata_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
+                               int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    tn_free(ptr);
+}
+
 void tn_tls13_enable(SSL_CTX *ctx)
 {
     if (tls13_idx < 0)
         tls13_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL,
                                          tls13_watch_free);
-    if (tls13_idx >= 0)
-        SSL_CTX_set_keylog_callback(ctx, tls13_keylog);
+    if (tls13_ctx_idx < 0)
+        tls13_ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+                                                 tls13_ctxdata_free);
+    if (tls13_idx < 0 || tls13_ctx_idx < 0)
+        return;
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    tls13_ctxdata_t *d = TN_NEW(tls13_ctxdata_t);
+    d->len = cert ? tn_tls_end_point(cert, d->sep, sizeof d->sep) : 0;
+    if (SSL_CTX_set_ex_data(ctx, tls13_ctx_idx, d) != 1) {
+        tn_free(d);
+        return;
+    }
+    SSL_CTX_set_keylog_callback(ctx, tls13_keylog);
 }
 
 int tn_tls13_watch(SSL *ssl)
@@ -554,6 +650,18 @@ int tn_tls13_watch(SSL *ssl)
     SSL_set_msg_callback(ssl, tls13_msg);
     SSL_set_msg_callback_arg(ssl, w);
     return 0;
+}
+
+/* tls-server-end-point hashes our certificate: the same bytes for every
+ * connection of a context, so tn_tls13_enable computes them once and
+ * keeps them with the context. */
+static void tls13_end_point(SSL *ssl, tn_tls13_t *t)
+{
+    const tls13_ctxdata_t *d =
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls13_ctx_idx);
+    t->sep_len = d && d->len > 0 ? (uint8_t)d->len : 0;
+    if (t->sep_len)
+        memcpy(t->sep, d->sep, t->sep_len);
 }
 
 tn_tls13_t *tn_tls13_take(SSL *ssl)
@@ -573,13 +681,9 @@ tn_tls13_t *tn_tls13_take(SSL *ssl)
                          w->cs_len);
     if (t) {
         t->wr.seq = w->wr_after;
-        static const char label[] = "EXPORTER-Channel-Binding";
-        t->has_exp = SSL_export_keying_material(ssl, t->exp, sizeof t->exp,
-                                                label, sizeof label - 1,
-                                                NULL, 0, 0) == 1;
-        int n = tn_tls_cb_data(ssl, "tls-server-end-point", t->sep,
-                               sizeof t->sep);
-        t->sep_len = n > 0 ? (uint8_t)n : 0;
+        t->has_exp = w->es_len == w->cs_len &&
+                     tls13_exporter(t->suite, w->es, t->exp) == 0;
+        tls13_end_point(ssl, t);
     }
     tls13_watch_free(NULL, w, NULL, 0, 0, NULL);
     return t;
