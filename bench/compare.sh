@@ -12,9 +12,22 @@
 # with 4096 PBKDF2 iterations everywhere. Servers run in the order tern,
 # prosody, ejabberd for every scenario of every round.
 #
-# Usage:  bench/compare.sh            full run (three rounds, < 1 hour)
+# The certificate is ECDSA P-256 (prime256v1) by default, what certbot
+# issues since 2.0 and so what most operators run; CERT_TYPE=rsa makes it
+# RSA-2048 as in runs before that choice.
+#
+# The scenario `sweep` (tern only) holds SWEEP_SIZES idle STARTTLS
+# sessions in turn ("max": as many as the descriptor limits allow for the
+# server and the load generator, `ulimit -Hn` minus the chat clients and
+# SWEEP_FD_MARGIN), records the server RSS per session, and while they are
+# held runs chat at a fixed rate from a second ternbench process (its own
+# accounts, plain TCP): server CPU per 1,000 messages, p99, lost.
+#
+# Usage:  bench/compare.sh            full run (three rounds, about 1 hour)
 #         QUICK=1 bench/compare.sh    small sizes, one round (minutes)
 #         SERVERS="tern ejabberd" SCENARIOS="chat idle" bench/compare.sh
+#         SCENARIOS=sweep SERVERS=tern SWEEP_SIZES="1000 max" ROUNDS=1 \
+#             bench/compare.sh
 # Sizes and choices are environment variables, listed with their full and
 # QUICK defaults below. `compare_report.py render --json FILE --md FILE`
 # renders the report again from saved results. Everything started is
@@ -32,7 +45,9 @@ SETTINGS="QUICK ROUNDS SERVERS SCENARIOS LOGIN_USERS LOGIN_CLIENTS
     CHAT_DURATION CHAT_WARMUP CHAT_RATE ROSTER_USERS ROSTER_CONTACTS
     MUC_OCCUPANTS MUC_SENDERS MUC_RATE MUC_DURATION SOURCES DOMAIN MECH
     PASSWORD PIN RUN_TIMEOUT START_TIMEOUT SETTLE TERND TERNBENCH RESULTS
-    REPORT KEEP_WORK TERN_MUC EJABBERD_BUSY_WAIT"
+    REPORT KEEP_WORK TERN_MUC EJABBERD_BUSY_WAIT CERT_TYPE SWEEP_SIZES
+    SWEEP_HOLD SWEEP_CONCURRENCY SWEEP_CHAT_USERS SWEEP_CHAT_RATE
+    SWEEP_CHAT_DURATION SWEEP_FD_MARGIN"
 ENVLINE=""                   # the settings given in the environment
 for v in $SETTINGS; do
     if [ -n "${!v+x}" ]; then ENVLINE+="$v=$(printf '%q' "${!v}") "; fi
@@ -45,7 +60,7 @@ q() { # q FULL QUICK -- the default for this run
 # name                       full      quick
 : "${ROUNDS:=$(q 3 1)}"
 : "${SERVERS:=tern prosody ejabberd}"
-: "${SCENARIOS:=login idle chat chat_rate roster muc}"
+: "${SCENARIOS:=login idle chat chat_rate roster muc sweep}"
 : "${LOGIN_USERS:=$(q 200 100)}"      # accounts; each logs in
 : "${LOGIN_CLIENTS:=$(q 2000 400)}"    # ... LOGIN_CLIENTS/LOGIN_USERS times
 : "${LOGIN_CONCURRENCY:=$(q 50 50)}"
@@ -62,6 +77,14 @@ q() { # q FULL QUICK -- the default for this run
 : "${MUC_SENDERS:=$(q 10 5)}"
 : "${MUC_RATE:=$(q 0 0)}"
 : "${MUC_DURATION:=$(q 20 5)}"
+: "${SWEEP_SIZES:=$(q "1000 5000 max" "300 1000")}"  # idle sessions; "max"
+: "${SWEEP_HOLD:=$(q 5 3)}"           # seconds held before RSS is read
+: "${SWEEP_CONCURRENCY:=$(q 100 100)}" # logins in flight while opening
+: "${SWEEP_CHAT_USERS:=$(q 200 50)}"  # chat clients (pairs) beside them
+: "${SWEEP_CHAT_RATE:=$(q 2000 2000)}"
+: "${SWEEP_CHAT_DURATION:=$(q 10 5)}"
+: "${SWEEP_FD_MARGIN:=$(q 100 100)}"  # descriptors kept free under max
+: "${CERT_TYPE:=ec}"      # ec: ECDSA P-256 (certbot's default); rsa: 2048
 : "${SOURCES:=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4}"
 : "${DOMAIN:=localhost}"
 : "${MECH:=SCRAM-SHA-1}"
@@ -158,12 +181,14 @@ SRV_PLAIN_PORT=""
 SRV_DIR=""
 
 BENCH_PID=""
+HOLD_PID=""      # the sweep's idle-session holder (a second ternbench)
 cleanup() {
     local rc=$?
-    if [ -n "$BENCH_PID" ]; then   # timeout(1) passes TERM on to ternbench
-        kill -TERM "$BENCH_PID" 2>/dev/null || true
-        wait "$BENCH_PID" 2>/dev/null || true
-    fi
+    local p
+    for p in $BENCH_PID $HOLD_PID; do # timeout(1) passes TERM on
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     stop_server || true
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "$KEEP_WORK" = 1 ]; then
@@ -508,9 +533,11 @@ bench_args() {
 }
 
 # tern has no MUC yet: the muc scenario is recorded as not implemented.
+# The sweep runs against tern only (its purpose is tern's own scaling).
 supported() {
     case "$1:$2" in
     tern:muc) [ "$TERN_MUC" = 1 ] ;;
+    *:sweep) [ "$1" = tern ] ;;
     *) return 0 ;;
     esac
 }
@@ -552,6 +579,17 @@ run_one() { # run_one ROUND SCENARIO SERVER
     local common=(--host 127.0.0.1 --domain "$DOMAIN" --sources "$SOURCES"
                   --mech "$MECH" --password "$PASSWORD"
                   --timeout "$RUN_TIMEOUT")
+    if [ "$scen" = sweep ]; then
+        if supported "$name" sweep; then
+            local size
+            for size in $SWEEP_LIST; do
+                run_sweep "$round" "$name" "$size"
+            done
+        else
+            log "round $round sweep $name: not run (the sweep is tern only)"
+        fi
+        return 0
+    fi
     if ! supported "$name" "$scen"; then
         printf 'result: not_implemented\n' > "$out.out"
         echo 0 > "$out.rc"
@@ -631,6 +669,126 @@ run_one() { # run_one ROUND SCENARIO SERVER
     [ "$KEEP_WORK" = 1 ] || rm -rf "$SRV_DIR"
 }
 
+# sweep_fail OUT RESULT -- records a sweep size that did not get measured
+sweep_fail() {
+    { echo "result: $2"; cat "$1.size"; } > "$1.out"
+    echo 1 > "$1.rc"
+    server_log_tail > "$1.note"
+}
+
+# run_sweep ROUND SERVER SIZE -- one size of the scale sweep: a fresh
+# server with SIZE + SWEEP_CHAT_USERS accounts, restarted; a ternbench
+# `idle` process opens SIZE STARTTLS sessions, reads the server RSS after
+# SWEEP_HOLD seconds and writes a ready file; then, with the sessions still
+# held, a second ternbench runs `chat` at SWEEP_CHAT_RATE over plain TCP
+# with its own accounts (prefix "chat"); then the holder lets go. Two
+# processes, so that each stays within the descriptor limit. The run's
+# .out holds the idle figures as they are and the chat figures prefixed
+# with chat_.
+run_sweep() {
+    local round=$1 name=$2 size=$3
+    local n=$size label=$size
+    [ "$size" = max ] && n=$SWEEP_MAX
+    local out="$WORK/runs/sweep-$n.$name.$round"
+    local common=(--host 127.0.0.1 --domain "$DOMAIN" --sources "$SOURCES"
+                  --mech "$MECH" --password "$PASSWORD")
+    printf 'size_label: %s\nsessions_requested: %s\n' "$label" "$n" \
+        > "$out.size"
+    "$PY" "$REPORT_PY" load --seconds 1 --exclude $$ > "$out.bg" || true
+    if ! start_server "$name"; then
+        sweep_fail "$out" server_failed_to_start
+        stop_server
+        return 0
+    fi
+    [ -z "${TLS_INFO[$name]:-}" ] && TLS_INFO[$name]=$(tls_info)
+    log "round $round sweep $name $label: registering $n + \
+$SWEEP_CHAT_USERS accounts"
+    local pre
+    for pre in bench:$n chat:$SWEEP_CHAT_USERS; do
+        if ! bench "$WORK/reg" login --port "$SRV_PLAIN_PORT" --tls none \
+                --users "${pre#*:}" --user-prefix "${pre%%:*}" --clients 0 \
+                --register --concurrency "$SWEEP_CONCURRENCY" \
+                "${common[@]}" --timeout "$RUN_TIMEOUT"; then
+            log "  registration failed: $(tail -n 3 "$WORK/reg.err" |
+                                          tr '\n' ' ')"
+            cp "$WORK/reg.err" "$out.err"
+            sweep_fail "$out" registration_failed
+            stop_server
+            return 0
+        fi
+    done
+    if ! restart_server "$name"; then
+        sweep_fail "$out" server_failed_to_restart
+        stop_server
+        return 0
+    fi
+    local ready="$WORK/sweep.ready" stop="$WORK/sweep.stop" rc=0 hold_rc=0
+    rm -f "$ready" "$stop"
+    local hold=(idle --tls starttls --port "$SRV_TLS_PORT" --users "$n"
+                --concurrency "$SWEEP_CONCURRENCY" --hold "$SWEEP_HOLD"
+                --ready-file "$ready" --stop-file "$stop"
+                --linger "$RUN_TIMEOUT" "${common[@]}"
+                --timeout $((2 * RUN_TIMEOUT)) --server-pid "$SRV_PIDS")
+    echo "ternbench ${hold[*]}" > "$out.cmd"
+    log "round $round sweep $name $label: ternbench ${hold[*]}"
+    timeout -k 10 $((2 * RUN_TIMEOUT + 30)) "${PIN_BENCH[@]}" "$TERNBENCH" \
+        "${hold[@]}" > "$out.hold" 2> "$out.err" &
+    HOLD_PID=$!
+    local t_end=$(( $(date +%s) + RUN_TIMEOUT ))
+    while [ ! -e "$ready" ] && alive "$HOLD_PID" &&
+          [ "$(date +%s)" -lt "$t_end" ]; do
+        sleep 0.5
+    done
+    if [ -e "$ready" ]; then
+        local chat=(chat --tls none --port "$SRV_PLAIN_PORT"
+                    --users "$SWEEP_CHAT_USERS" --user-prefix chat
+                    --rate "$SWEEP_CHAT_RATE"
+                    --duration "$SWEEP_CHAT_DURATION"
+                    --warmup "$CHAT_WARMUP" "${common[@]}"
+                    --timeout "$RUN_TIMEOUT" --server-pid "$SRV_PIDS")
+        echo "ternbench ${chat[*]}" >> "$out.cmd"
+        log "  $(tr '\n' ' ' < "$ready")"
+        log "  ternbench ${chat[*]}"
+        bench "$out.chat" "${chat[@]}" || rc=$?
+        cat "$out.chat.err" >> "$out.err"
+    else
+        log "  the idle sessions were not established"
+        rc=1
+    fi
+    touch "$stop"
+    wait "$HOLD_PID" || hold_rc=$?
+    HOLD_PID=""
+    {
+        cat "$out.size"
+        # the holder's figures, without its final verdict
+        grep -vE '^(result|failures):' "$out.hold" || true
+        [ -e "$out.chat.out" ] && grep -vE '^(result|failures):' \
+            "$out.chat.out" | sed 's/^/chat_/'
+        echo "failures: $(awk -F': ' '/^failures:/ {s += $2} END {print s+0}' \
+            "$out.hold" "$out.chat.out" 2>/dev/null)"
+        if [ "$rc" = 0 ] && [ "$hold_rc" = 0 ]; then
+            echo "result: ok"
+        else
+            echo "result: fail"
+        fi
+    } > "$out.out"
+    echo $(( rc != 0 ? rc : hold_rc )) > "$out.rc"
+    local keys="sessions_established|sessions_alive_end|rss_kib_per_session"
+    keys+="|chat_cpu_s_per_1000_stanzas|chat_latency_p99_ms|chat_lost|result"
+    grep -E "^($keys):" "$out.out" | tr '\n' ' ' | sed 's/^/  /' >&2 || true
+    echo >&2
+    if ! alive "${SRV_PIDS%%,*}"; then
+        log "  $name died during the run"
+        { echo "server died during the run"; server_log_tail; } > "$out.note"
+    elif [ "$rc" != 0 ] || [ "$hold_rc" != 0 ]; then
+        log "  exit $rc/$hold_rc: $(tail -n 3 "$out.err" | tr '\n' ' ')"
+        server_log_tail > "$out.note"
+    fi
+    rm -f "$ready" "$stop"
+    stop_server
+    [ "$KEEP_WORK" = 1 ] || rm -rf "$SRV_DIR"
+}
+
 # tls_info -- protocol and cipher the STARTTLS port negotiates with
 # OpenSSL's defaults (the load generator's too)
 tls_info() {
@@ -655,12 +813,37 @@ stop_packaged_daemons
 ensure_build
 ulimit -n "$(ulimit -Hn)"   # the same descriptor limit for every server
 
+# The sweep's largest size: the server holds the idle sessions and the chat
+# clients, the holder the idle sessions; both have `ulimit -Hn`
+# descriptors, less a margin for listeners, the store, libuv and stdio.
+NOFILE=$(ulimit -Hn)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+SWEEP_MAX=$((NOFILE - SWEEP_CHAT_USERS - SWEEP_FD_MARGIN))
+SWEEP_LIST=""
+for s in $SWEEP_SIZES; do
+    case $s in
+    max) ;;
+    *[!0-9]*|"") die "SWEEP_SIZES: $s is neither a number nor max" ;;
+    *) [ "$s" -le "$SWEEP_MAX" ] ||
+           die "SWEEP_SIZES: $s is above max ($SWEEP_MAX)" ;;
+    esac
+    SWEEP_LIST+="$s "
+done
+
 WORK=$(mktemp -d /tmp/tern-compare.XXXXXX)
 chmod 755 "$WORK"            # ejabberd runs as its own user
 mkdir -p "$WORK/runs"
-openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$DOMAIN" \
+# One self-signed certificate for all servers alike.
+case $CERT_TYPE in
+ec) NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
+    CERT_DESC="ECDSA P-256" ;;
+rsa) NEWKEY=(-newkey rsa:2048); CERT_DESC="RSA-2048" ;;
+*) die "CERT_TYPE is ec or rsa, not $CERT_TYPE" ;;
+esac
+openssl req -x509 "${NEWKEY[@]}" -nodes -days 30 -subj "/CN=$DOMAIN" \
     -addext "subjectAltName=DNS:$DOMAIN,DNS:conference.$DOMAIN" \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null ||
+    die "openssl req ($CERT_DESC) failed"
 declare -A TLS_INFO=()
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -680,6 +863,7 @@ ELAPSED=$(( $(date +%s) - T0 ))
     echo "start=$START"
     echo "elapsed_s=$ELAPSED"
     echo "command=${ENVLINE}${CMDLINE}"
+    echo "cert=$CERT_DESC"
     for v in $SETTINGS; do echo "setting.$v=${!v}"; done
     for name in $SERVERS; do
         echo "version.$name=$(server_version "$name")"

@@ -10,8 +10,13 @@
           machine, date, command, one table per scenario with median and
           range over the rounds per server, the ratios tern/Prosody and
           tern/ejabberd, and the targets of issue 4 with whether tern
-          meets each, computed from the medians.
+          meets each, computed from the medians. The scale sweep (tern
+          only) gets a table of its own, one row per size.
   render  renders docs/PERFORMANCE.md again from a saved JSON file.
+  merge   takes the runs of some scenarios from another saved JSON file
+          (a separate compare.sh run, e.g. SCENARIOS=sweep) into one,
+          replacing that file's runs of those scenarios, records where
+          they came from, and renders the result.
   load    prints the CPU other processes use (is the machine quiet?).
 
 The report ends with bench/performance_notes.md if that file exists: the
@@ -166,15 +171,18 @@ def _num(v):
 
 
 def read_runs(d):
-    """Every <scenario>.<server>.<round>.out in d as a dict."""
+    """Every <scenario>[-<size>].<server>.<round>.out in d as a dict
+    (a size only for the sweep: one run per number of idle sessions)."""
     runs = []
     for fn in sorted(os.listdir(d)):
-        m = re.fullmatch(r"([a-z_]+)\.([a-z]+)\.(\d+)\.out", fn)
+        m = re.fullmatch(r"([a-z_]+)(?:-(\d+))?\.([a-z]+)\.(\d+)\.out", fn)
         if not m:
             continue
         base = os.path.join(d, fn[:-4])
-        r = {"scenario": m.group(1), "server": m.group(2),
-             "round": int(m.group(3)), "figures": {}}
+        r = {"scenario": m.group(1), "server": m.group(3),
+             "round": int(m.group(4)), "figures": {}}
+        if m.group(2):
+            r["size"] = int(m.group(2))
         with open(base + ".out", errors="replace") as f:
             for line in f:
                 k, sep, v = line.partition(":")
@@ -261,6 +269,8 @@ def read_meta(path):
                 meta["versions"][k[8:]] = v
             elif k.startswith("tls."):
                 meta["tls"][k[4:]] = v
+            elif k == "cert":
+                meta["cert"] = v
             elif k.startswith("setting."):
                 meta.setdefault("settings", {})[k[8:]] = v
             else:
@@ -279,6 +289,7 @@ def cmd_report(a):
         "machine": machine(),
         "versions": meta["versions"],
         "tls": meta["tls"],
+        "cert": meta.get("cert", ""),
         "settings": meta.get("settings", {}),
         "runs": runs,
     }
@@ -316,6 +327,42 @@ def cmd_render(a):
         f.write(render(data))
     print(summary(data))
     return 0
+
+
+def cmd_merge(a):
+    with open(a.json) as f:
+        data = json.load(f)
+    with open(a.add) as f:
+        add = json.load(f)
+    scen = set(a.scenarios.split(","))
+    data["runs"] = [r for r in data["runs"] if r["scenario"] not in scen]
+    data["runs"] += [r for r in add["runs"] if r["scenario"] in scen]
+    data["merged"] = [m for m in data.get("merged", [])
+                      if not scen & set(m["scenarios"])]
+    data["merged"].append({
+        "scenarios": sorted(scen), "generated": add.get("generated"),
+        "elapsed_s": add.get("elapsed_s"), "command": add.get("command"),
+        "versions": add.get("versions"), "tls": add.get("tls"),
+        "cert": add.get("cert") or "RSA-2048"})
+    data.pop("notes", None)
+    with open(a.out, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+    notes = read_notes(a.notes)
+    if notes:
+        data["notes"] = notes
+    with open(a.md, "w") as f:
+        f.write(render(data))
+    print(summary(data))
+    return 0
+
+
+def merged_from(data, scen):
+    """The provenance of scen's runs if they came from another run."""
+    for m in data.get("merged", []):
+        if scen in m["scenarios"]:
+            return m
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -417,6 +464,12 @@ ISSUE_FIGURES = {
                                         "ejabberd": 0.020},
     ("login", "cpu_ms_per_login"): {"prosody": 3.9, "ejabberd": 1.6},
 }
+
+
+# The scale target: the largest size held completely with nothing lost,
+# and per-session memory and per-message CPU "flat": at the largest size
+# within this factor of the smallest size's figure.
+SWEEP_FLAT = 1.25
 
 
 def valid(run):
@@ -527,7 +580,145 @@ def target_rows(data):
                 if not ok and limit > 0:
                     detail += ", %.1fx the limit" % (t["median"] / limit)
         rows.append((text, verdict, detail))
+    if any(r["scenario"] == "sweep" for r in data["runs"]):
+        rows.append(sweep_target(data))
     return rows
+
+
+# --------------------------------------------------------------------------
+# the scale sweep
+
+SWEEP_FIGS = [
+    ("sessions_established", "sessions held", "", None),
+    ("rss_kib_per_session", "KiB/session", "", None),
+    ("chat_cpu_s_per_1000_stanzas", "CPU s/1000 msgs", "", None),
+    ("chat_latency_p99_ms", "p99 (ms)", "", None),
+    ("chat_lost", "lost", "", None),
+    ("rss_before_kib", "RSS before (KiB)", "", None),
+    ("rss_after_kib", "RSS held (KiB)", "", None),
+    ("chat_msgs_per_s", "msgs/s", "", None),
+    ("client_cpu_seconds", "holder CPU (s)", "", None),
+]
+
+
+def sweep_sizes(data):
+    """[(size, label)] of the tern sweep, ascending."""
+    seen = {}
+    for r in data["runs"]:
+        if r["scenario"] == "sweep" and r["server"] == "tern":
+            lab = r.get("figures", {}).get("size_label", r["size"])
+            seen[r["size"]] = str(lab)
+    return sorted(seen.items())
+
+
+def sweep_stat(data, size, key):
+    v = [r["figures"].get(key) for r in data["runs"]
+         if r["scenario"] == "sweep" and r["server"] == "tern" and
+         r.get("size") == size and valid(r)]
+    v = [x for x in v if isinstance(x, (int, float))]
+    if not v:
+        return None
+    return {"median": statistics.median(v), "min": min(v), "max": max(v),
+            "n": len(v)}
+
+
+def sweep_target(data):
+    text = ("scale: as many idle TLS sessions as the descriptor limits allow"
+            " (sweep), all held, none lost, KiB/session and CPU per message"
+            " flat (largest size within %.2fx of the smallest)" % SWEEP_FLAT)
+    sizes = sweep_sizes(data)
+    if not sizes:
+        return (text, "not measured", "no tern sweep")
+    lo, hi = sizes[0][0], sizes[-1][0]
+    detail = []
+    for size, lab in sizes:
+        if sweep_stat(data, size, "sessions_established") is None:
+            return (text, "not measured", "size %s failed" % lab)
+    held = sweep_stat(data, hi, "sessions_established")
+    lost = sweep_stat(data, hi, "chat_lost")
+    ok = held["min"] >= hi and (lost is None or lost["max"] == 0)
+    detail.append("%s of %s sessions held at the largest size (%s)" % (
+        fmt(held["min"]), fmt(hi), sizes[-1][1]))
+    if len(sizes) > 1:
+        for key, what in (("rss_kib_per_session", "KiB/session"),
+                          ("chat_cpu_s_per_1000_stanzas", "CPU/1000 msgs")):
+            a, b = sweep_stat(data, lo, key), sweep_stat(data, hi, key)
+            if a is None or b is None or a["median"] <= 0:
+                continue
+            f = b["median"] / a["median"]
+            ok = ok and f <= SWEEP_FLAT
+            detail.append("%s %s at %s, %s at %s (%.2fx)" % (
+                what, fmt(a["median"]), fmt(lo), fmt(b["median"]), fmt(hi),
+                f))
+    if "max" not in [lab for _s, lab in sizes]:
+        detail.append("no max size in this run")
+        return (text, "not measured", "; ".join(detail))
+    return (text, "met" if ok else "missed", "; ".join(detail))
+
+
+def render_sweep(data):
+    sizes = sweep_sizes(data)
+    L = ["## sweep\n"]
+    L.append("Scale sweep (tern only): N idle authenticated STARTTLS "
+             "sessions held by one ternbench process; server RSS per "
+             "session is the growth of VmRSS from before the sessions to "
+             "after they were held for a few seconds. Then, while they are "
+             "held, a second ternbench process runs chat at a fixed rate "
+             "over plain TCP with its own accounts: server CPU per 1,000 "
+             "delivered messages, p99 latency, lost. \"max\" is the "
+             "descriptor limit (`ulimit -Hn`) less the chat clients and a "
+             "margin.\n")
+    m = merged_from(data, "sweep")
+    if m:
+        L.append("Measured in a separate run (%s, tern %s, certificate %s):"
+                 " `%s`\n" % (m.get("generated"),
+                              (m.get("versions") or {}).get("tern", "?"),
+                              m.get("cert"),
+                              (m.get("command") or "").strip()))
+    cmds = []
+    for r in data["runs"]:
+        if r["scenario"] == "sweep" and r.get("command"):
+            cmds = r["command"].splitlines()
+            break
+    for c in cmds:   # the first size's; the others differ in --users
+        c = re.sub(r" --(port|server-pid|ready-file|stop-file) \S+", "", c)
+        if c.startswith("ternbench idle"):
+            c = re.sub(r" --users \d+", " --users N", c)
+        L.append("Load generator: `%s`\n" % c)
+    head = ["size"] + [f[1] for f in SWEEP_FIGS]
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for size, lab in sizes:
+        cells = ["%s (%s)" % (lab, fmt(size)) if lab != str(size)
+                 else fmt(size)]
+        for key, _label, _u, _l in SWEEP_FIGS:
+            x = sweep_stat(data, size, key)
+            if x is None:
+                rs = [r for r in data["runs"] if r["scenario"] == "sweep"
+                      and r.get("size") == size]
+                cells.append("failed (%s)" % ", ".join(sorted({
+                    str(r.get("figures", {}).get("result", "no output"))
+                    for r in rs})))
+            elif x["n"] > 1:
+                cells.append("%s<br>(%s-%s)" % (fmt(x["median"]),
+                                                fmt(x["min"]),
+                                                fmt(x["max"])))
+            else:
+                cells.append(fmt(x["median"]))
+        L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+    for r in data["runs"]:
+        if r["scenario"] == "sweep" and not valid(r):
+            fig = r.get("figures", {})
+            extra = "; ".join(r.get("stderr_tail", [])[-2:])
+            note = (r.get("note") or "").strip().splitlines()
+            if note:
+                extra = (extra + "; " if extra else "") + note[-1][:200]
+            L.append("- round %d, size %s: %s (exit %s)%s" % (
+                r["round"], fig.get("size_label", r.get("size")),
+                fig.get("result", "no output"), r.get("exit", "?"),
+                ": " + extra if extra else ""))
+    return "\n".join(L) + "\n"
 
 
 def render(data):
@@ -568,7 +759,7 @@ def render(data):
     tls = ", ".join("%s: %s" % (LABEL[s], data["tls"].get(s) or "?")
                     for s in srv)
     L.append("- TLS negotiated on the STARTTLS port (protocol, cipher): "
-             "%s" % tls)
+             "%s; certificate: %s" % (tls, data.get("cert") or "RSA-2048"))
     bg = [r for r in data["runs"] if isinstance(
         r.get("background_cpu_pct"), (int, float))]
     if bg:
@@ -581,6 +772,13 @@ def render(data):
                     worst["round"], worst.get("background_top", ""),
                     "; **the machine was not quiet, figures are noisy**"
                     if worst["background_cpu_pct"] >= 20 else ""))
+    for m in data.get("merged", []):
+        L.append("- %s: from a separate run on %s (took %s s): `%s`; tern "
+                 "%s; certificate: %s" % (
+                     ", ".join(m["scenarios"]), m.get("generated"),
+                     m.get("elapsed_s", "?"), (m.get("command") or "").strip(),
+                     (m.get("versions") or {}).get("tern", "?"),
+                     m.get("cert")))
     L.append("- rounds: %d; each cell is the median over the rounds, with "
              "the range (min-max) below it when there was more than one "
              "round. Ratios are of medians; below 1 means tern uses less "
@@ -657,7 +855,10 @@ def render(data):
         if bad:
             L.append("")
 
-    L.append(SETUP)
+    if any(r["scenario"] == "sweep" for r in data["runs"]):
+        L.append(render_sweep(data))
+    # Runs before CERT_TYPE existed used RSA-2048.
+    L.append(SETUP.replace("@CERT@", data.get("cert") or "RSA-2048"))
     notes = data.get("notes")
     if notes:
         L.append("## Analysis\n")
@@ -680,7 +881,7 @@ configurations are written by the script; in short:
 
 | | tern | Prosody | ejabberd |
 |---|---|---|---|
-| TLS | one self-signed RSA-2048 certificate for all three; OpenSSL defaults | same | same |
+| TLS | one self-signed @CERT@ certificate for all three (`CERT_TYPE`); OpenSSL defaults | same | same |
 | c2s ports | STARTTLS listener and a `tls: none` listener, `c2s: {require_tls: false}` | two `c2s_ports`, `c2s_require_encryption = false` (STARTTLS offered, optional) | two `ejabberd_c2s` listeners, `starttls: true`, the first with `starttls_required: true` |
 | registration | `register: {allow_registration: true, ip_limit: 1000000}` | `allow_registration = true`, no throttle options, 127.0.0.0/8 allowlisted | `mod_register: {ip_access: all}`, `registration_timeout: infinity` |
 | rate limits, shapers | `c2s: {auth_ip_failures: 0}` | `mod_limits` not loaded | no shaper on the listeners, no shaper rules |
@@ -748,13 +949,19 @@ def main():
     rr = sub.add_parser("render")
     rr.add_argument("--json", required=True)
     rr.add_argument("--md", required=True)
-    for x in (rp, rr):
+    mg = sub.add_parser("merge")
+    mg.add_argument("--json", required=True, help="the report's results")
+    mg.add_argument("--add", required=True, help="results of another run")
+    mg.add_argument("--scenarios", required=True, help="e.g. sweep")
+    mg.add_argument("--out", required=True, help="merged JSON written here")
+    mg.add_argument("--md", required=True)
+    for x in (rp, rr, mg):
         x.add_argument("--notes", default=os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "performance_notes.md"),
             help="hand-written analysis appended to the report if present")
     a = p.parse_args()
     return {"probe": cmd_probe, "load": cmd_load, "report": cmd_report,
-            "render": cmd_render}[a.cmd](a)
+            "render": cmd_render, "merge": cmd_merge}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ typedef struct tb_opts {
     double login_timeout; /* seconds per connection until ready */
     double hold;         /* idle: seconds */
     double keepalive;    /* idle: seconds between whitespace pings, 0 off */
+    const char *ready_file; /* idle: written after the hold, then linger */
+    const char *stop_file;  /* idle: ends the linger when it exists */
+    double linger;       /* idle: seconds held at most after ready_file */
     double rate;         /* chat/muc: messages/s in total, 0 flat out */
     int window;          /* flat out: in-flight messages per sender */
     double duration;     /* seconds measured */
@@ -1686,6 +1689,24 @@ static void login_start(void)
 /* idle */
 
 static int idle_established;
+static int idle_lingering;      /* ready file written, holding on */
+static int idle_alive_end = -1; /* sessions still up when the linger ended */
+static long idle_rss_end;       /* server VmRSS then, KiB */
+
+static int idle_alive(void)
+{
+    int alive = 0;
+    for (int i = 0; i < opt.clients; i++)
+        if (g.cl[i] && !g.cl[i]->dead && g.cl[i]->state == CS_READY)
+            alive++;
+    return alive;
+}
+
+static double idle_kib_per_session(void)
+{
+    return idle_established ? (double)(g.rss1 - g.rss0) / idle_established
+                            : 0;
+}
 
 static void idle_report(void)
 {
@@ -1698,25 +1719,92 @@ static void idle_report(void)
         printf("cpu_seconds: %.3f\n", g.cpu1 - g.cpu0);
         printf("rss_before_kib: %ld\n", g.rss0);
         printf("rss_after_kib: %ld\n", g.rss1);
-        printf("rss_kib_per_session: %.2f\n",
-               idle_established
-                   ? (double)(g.rss1 - g.rss0) / idle_established
-                   : 0);
+        printf("rss_kib_per_session: %.2f\n", idle_kib_per_session());
     }
-    tb_finish(idle_established == opt.clients && !g.failures ? 0 : 1);
+    int ok = idle_established == opt.clients && !g.failures;
+    if (idle_alive_end >= 0) {
+        /* With --ready-file the figures above are from the end of the
+         * hold, these from the end of the linger. */
+        printf("sessions_alive_end: %d\n", idle_alive_end);
+        if (idle_rss_end)
+            printf("rss_end_kib: %ld\n", idle_rss_end);
+        if (idle_alive_end < idle_established)
+            ok = 0;
+    }
+    tb_finish(ok ? 0 : 1);
+}
+
+/* Writes the figures of the hold to --ready-file, through a temporary
+ * name so that a reader never sees half a file. Returns 0 or -1 (errno). */
+static int idle_write_ready(void)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", opt.ready_file) >=
+        (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "sessions_established: %d\n", idle_established);
+    if (g.sampled) {
+        fprintf(f, "rss_before_kib: %ld\n", g.rss0);
+        fprintf(f, "rss_after_kib: %ld\n", g.rss1);
+        fprintf(f, "rss_kib_per_session: %.2f\n", idle_kib_per_session());
+    }
+    if (fclose(f) != 0 || rename(tmp, opt.ready_file) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 static void idle_held(uv_timer_t *t)
 {
     tb_sample_after();
     /* Sessions that dropped during the hold count as not established. */
-    int alive = 0;
-    for (int i = 0; i < opt.clients; i++)
-        if (g.cl[i] && !g.cl[i]->dead && g.cl[i]->state == CS_READY)
-            alive++;
+    int alive = idle_alive();
     if (alive < idle_established)
         idle_established = alive;
+    if (opt.ready_file) {
+        if (idle_write_ready() == 0) {
+            idle_lingering = 1;
+            g.t_stop = tb_now() + (uint64_t)(opt.linger * TB_NS_PER_S);
+            tb_log("%d sessions held, wrote %s; holding on", alive,
+                   opt.ready_file);
+            return;
+        }
+        fprintf(stderr, "ternbench: cannot write %s: %s\n", opt.ready_file,
+                strerror(errno));
+        tb_reason_add("cannot write --ready-file");
+        g.failures++;
+    }
     tb_log("hold over, closing %d sessions", alive);
+    tb_close_all(idle_report);
+}
+
+/* With --ready-file the sessions stay until --stop-file exists or
+ * --linger passes (checked every sweep, 100 ms); another process
+ * measures meanwhile (compare.sh's sweep runs chat). */
+static void idle_tick(uint64_t now)
+{
+    if (!idle_lingering)
+        return;
+    if (now < g.t_stop &&
+        !(opt.stop_file && access(opt.stop_file, F_OK) == 0))
+        return;
+    idle_lingering = 0;
+    idle_alive_end = idle_alive();
+    double cpu;
+    long rss;
+    if (opt.npids && tb_sample(&cpu, &rss) == 0)
+        idle_rss_end = rss;
+    if (now >= g.t_stop)
+        tb_log("linger of %.1f s over", opt.linger);
+    tb_log("closing %d sessions", idle_alive_end);
     tb_close_all(idle_report);
 }
 
@@ -2517,7 +2605,7 @@ static void muc_start(void)
 
 static const tb_scenario_t scenarios[] = {
     { "login", login_start, login_ready, NULL, NULL, NULL },
-    { "idle", idle_start, NULL, NULL, NULL, NULL },
+    { "idle", idle_start, NULL, NULL, NULL, idle_tick },
     { "chat", chat_start, NULL, chat_stanza, NULL, chat_tick },
     { "roster", roster_start, NULL, roster_stanza, NULL,
       roster_tick },
@@ -2537,6 +2625,7 @@ static void tb_usage(FILE *f)
         "  --server-pid PID[,PID...]  sample CPU and RSS from /proc\n"
         "  --timeout S (300) hard deadline; --login-timeout S (60)\n"
         "  idle: --hold S (10) --keepalive S (0: none)\n"
+        "        --ready-file PATH [--stop-file PATH] [--linger S (600)]\n"
         "  chat/muc: --rate MSGS_PER_S (0: flat out) --window N (10)\n"
         "            --duration S (10) --warmup S (2) --drain S (10)\n"
         "  roster: --contacts N (50) --storm-concurrency N (--users)\n"
@@ -2571,6 +2660,7 @@ static int tb_parse_args(int argc, char **argv)
     opt.timeout = 300;
     opt.login_timeout = 60;
     opt.hold = 10;
+    opt.linger = 600;
     opt.window = 10;
     opt.duration = 10;
     opt.warmup = 2;
@@ -2617,6 +2707,7 @@ static int tb_parse_args(int argc, char **argv)
         NUM("--login-timeout", 1, 1e6, opt.login_timeout = d)
         NUM("--hold", 0, 1e6, opt.hold = d)
         NUM("--keepalive", 0, 1e6, opt.keepalive = d)
+        NUM("--linger", 0, 1e6, opt.linger = d)
         NUM("--rate", 0, 1e9, opt.rate = d)
         NUM("--window", 1, 1e6, opt.window = (int)d)
         NUM("--duration", 0.1, 1e6, opt.duration = d)
@@ -2652,6 +2743,10 @@ static int tb_parse_args(int argc, char **argv)
             opt.password = v;
         else if (!strcmp(a, "--sources"))
             sources = v;
+        else if (!strcmp(a, "--ready-file"))
+            opt.ready_file = v;
+        else if (!strcmp(a, "--stop-file"))
+            opt.stop_file = v;
         else if (!strcmp(a, "--muc-host"))
             muc_host = v;
         else if (!strcmp(a, "--room"))

@@ -1,6 +1,8 @@
 """test_bench_smoke.py -- keeps the load generator (bench/ternbench.c)
-working: a small `login` and a short flat-out `chat` against a test ternd,
-asserting correctness only (exit status 0, nothing lost), never speed.
+working: a small `login`, a short flat-out `chat` and the idle holder of
+compare.sh's sweep (`idle --ready-file`, chat beside it) against a test
+ternd, asserting correctness only (exit status 0, nothing lost), never
+speed.
 
 TERNBENCH selects the binary; the default is the ternbench beside TERND if
 there is one, else <repo>/build/ternbench.
@@ -8,6 +10,7 @@ there is one, else <repo>/build/ternbench.
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +92,46 @@ def test_bench_chat_flat_out_loses_nothing(bench_server):
     assert f['delivered_total'] == f['sent'], r.stdout
     assert f['result'] == 'ok'
     assert 'cpu_s_per_1000_stanzas' in f
+
+
+@pytest.mark.slow
+def test_bench_idle_holds_sessions_until_stop_file_while_chat_runs(
+        bench_server, tmp_path):
+    ready, stop = tmp_path / 'ready', tmp_path / 'stop'
+    r, f = run_bench(bench_server, 'login', '--users', 50, '--clients', 0,
+                     '--user-prefix', 'smokeidle', '--register')
+    assert r.returncode == 0, r.stdout + r.stderr
+    cmd = [TERNBENCH, 'idle', '--port', str(bench_server.port),
+           '--domain', bench_server.domain,
+           '--server-pid', str(bench_server.proc.pid), '--timeout', '55',
+           '--users', '50', '--user-prefix', 'smokeidle', '--hold', '0.5',
+           '--ready-file', str(ready), '--stop-file', str(stop),
+           '--linger', '50']
+    holder = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and holder.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready.exists(), 'no ready file'
+        held = figures(ready.read_text())
+        assert held['sessions_established'] == '50'
+        assert 'rss_kib_per_session' in held
+        assert holder.poll() is None, 'the holder did not linger'
+        r, f = run_bench(bench_server, 'chat', '--users', 20,
+                         '--user-prefix', 'smokeidlechat', '--register',
+                         '--rate', 200, '--duration', 1, '--warmup', 0.2)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f['lost'] == '0', r.stdout
+        stop.touch()
+        out, err = holder.communicate(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.communicate()
+    assert not sanitizer_report(err), err
+    assert holder.returncode == 0, out + err
+    f = figures(out)
+    assert f['sessions_alive_end'] == '50', out
+    assert f['result'] == 'ok', out
