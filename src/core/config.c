@@ -374,6 +374,26 @@ static int cfg_storage(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
     return 0;
 }
 
+/* The multi-user chat service (XEP-0045; mod_muc). */
+static int cfg_muc(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"host"};
+    yaml_node_t *v[1];
+    if (cfg_map(c, n, "muc", keys, 1, v) < 0)
+        return TN_EINVAL;
+    if (!v[0])
+        return 0;
+    char *raw = NULL;
+    CFG_CHILD(cfg_str(c, v[0], cp_, &raw), "muc", "host");
+    cfg->muc_host = tn_jid_nameprep(raw);
+    int rc = 0;
+    if (!cfg->muc_host)
+        rc = cfg_error(c, v[0], "muc.host", "'%s' is not a valid domain name",
+                       raw);
+    tn_free(raw);
+    return rc;
+}
+
 static int cfg_log(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 {
     static const char *const keys[] = {"level"};
@@ -621,11 +641,11 @@ static int cfg_modules(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
 {
     static const char *const keys[] = {"hosts", "tls", "storage", "listen",
-                                       "log",   "c2s", "modules"};
-    yaml_node_t *v[7];
+                                       "log",   "c2s", "modules", "muc"};
+    yaml_node_t *v[8];
     if (root->type != YAML_MAPPING_NODE)
         return cfg_error(c, root, NULL, "expected a mapping at the top level");
-    if (cfg_map(c, root, NULL, keys, 7, v) < 0)
+    if (cfg_map(c, root, NULL, keys, 8, v) < 0)
         return TN_EINVAL;
     /* hosts, tls and listen are required. */
     for (size_t i = 0; i < 4; i++)
@@ -635,8 +655,13 @@ static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
         (v[2] && cfg_storage(c, v[2], cfg) < 0) ||
         cfg_listen(c, v[3], cfg) < 0 || (v[4] && cfg_log(c, v[4], cfg) < 0) ||
         (v[5] && cfg_c2s(c, v[5], cfg) < 0) ||
-        (v[6] && cfg_modules(c, v[6], cfg) < 0))
+        (v[6] && cfg_modules(c, v[6], cfg) < 0) ||
+        (v[7] && cfg_muc(c, v[7], cfg) < 0))
         return TN_EINVAL;
+    for (size_t i = 0; cfg->muc_host && i < cfg->nhosts; i++)
+        if (strcmp(cfg->hosts[i], cfg->muc_host) == 0)
+            return cfg_error(c, v[7], "muc.host",
+                             "'%s' is also one of the hosts", cfg->muc_host);
     return 0;
 }
 
@@ -789,6 +814,7 @@ void tn_config_release(tn_config_t *cfg)
         tn_free(cfg->modopts[i].value);
     }
     tn_free(cfg->modopts);
+    tn_free(cfg->muc_host);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -16,6 +16,7 @@
  *         max_preauth_stanza: 10240, preauth_timeout: 30,
  *         auth_attempts: 3, max_out_queue: 1048576,
  *         auth_ip_failures: 10, auth_ip_window: 60}
+ *   muc: {host: conference.example.org}  # default conference.<first host>
  *   modules: [ping, disco, version]     # default: every built-in module
  *   modules: {roster: {max_items: 500}, ping: ~}   # or with options
  */
@@ -49,6 +50,7 @@ typedef struct tn_config {
     char **hosts;            /* owned; canonical domains (nameprep'd) */
     size_t nhosts;
     char *tls_cert, *tls_key; /* owned paths */
+    char *muc_host;           /* owned, canonical; NULL: the default */
     int tls_compact;          /* bool, default 1: TLS 1.3 sessions leave
                                * OpenSSL after the handshake (tls13.h) */
     char *storage_backend;   /* owned; "sqlite" */

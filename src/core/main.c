@@ -151,6 +151,7 @@ int main(int argc, char **argv)
     srv->started = time(NULL);
     tn_random_bytes(srv->secret, sizeof srv->secret);
     tn_hmap_init(&srv->sessions);
+    tn_hmap_init(&srv->services);
     tn_hmap_init(&srv->users);
     tn_hmap_init(&srv->authfail);
     int rc = 1;
@@ -199,6 +200,7 @@ done:
     uv_run(srv->loop, UV_RUN_NOWAIT);
     tn_modules_unload(srv);
     tn_hmap_release(&srv->sessions);
+    tn_hmap_release(&srv->services);
     tn_hmap_release(&srv->users);
     tn_c2s_authfail_release(srv);
     if (srv->tls)

@@ -307,7 +307,11 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
         ev.to = &to;
     }
     if (!tn_config_is_host(srv->cfg, to.domain)) {
-        router_remote(srv, st, &to);
+        tn_router_svc_t *svc = tn_hmap_get(&srv->services, to.domain);
+        if (svc)
+            svc->cb(svc->ud, st, fromp, &to, sess);
+        else
+            router_remote(srv, st, &to);
         goto done;
     }
     if (!to.node) {
@@ -359,6 +363,23 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
 done:
     tn_jid_release(&to);
     tn_jid_release(&from_buf);
+}
+
+void tn_router_service(tn_server_t *srv, const char *domain, tn_service_cb cb,
+                       void *ud)
+{
+    tn_free(tn_hmap_del(&srv->services, domain));
+    if (!cb)
+        return;
+    tn_router_svc_t *svc = TN_NEW(tn_router_svc_t);
+    svc->cb = cb;
+    svc->ud = ud;
+    tn_hmap_put(&srv->services, domain, svc);
+}
+
+int tn_router_is_service(tn_server_t *srv, const char *domain)
+{
+    return domain && tn_hmap_get(&srv->services, domain) != NULL;
 }
 
 void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)

@@ -26,6 +26,23 @@ void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess);
  * server, or a session gone meanwhile). */
 void tn_route_resume(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess);
 
+/* A service with a domain of its own (e.g. the MUC service
+ * conference.example.org): every stanza to that domain or a JID in it is
+ * handed to cb after the sender's side ran, instead of being routed to
+ * another server. from and to are parsed and canonical; sess is the local
+ * session it came from, or NULL. Everything is borrowed for the call. */
+typedef void (*tn_service_cb)(void *ud, tn_stanza_t *st, const tn_jid_t *from,
+                              const tn_jid_t *to, tn_sess_t *sess);
+typedef struct tn_router_svc {
+    tn_service_cb cb;
+    void *ud;
+} tn_router_svc_t;
+/* Registers (or, with cb NULL, removes) the service for domain. */
+void tn_router_service(tn_server_t *srv, const char *domain, tn_service_cb cb,
+                       void *ud);
+/* 1 when domain is a local service's. */
+int tn_router_is_service(tn_server_t *srv, const char *domain);
+
 /* Sends the stanza error type/cond for st back to its sender. */
 void tn_route_error(tn_server_t *srv, const tn_stanza_t *st,
                     const char *type, const char *cond);

@@ -23,6 +23,7 @@ typedef struct tn_server {
     tn_hmap_t users;            /* bare JID -> first tn_sess_t* */
     size_t nsessions;           /* bound sessions */
     tn_hmap_t authfail;         /* peer IP -> failed logins (c2s_sasl.c) */
+    tn_hmap_t services;         /* domain -> tn_router_svc_t* (router.h) */
     struct tn_modreg *modreg;   /* owned; see module.c */
     unsigned char secret[32];   /* random per start: fake SCRAM salts */
     time_t started;             /* wall clock at start */

@@ -2,8 +2,8 @@
  * for accounts (bare JIDs, answered on the user's behalf). The features,
  * identities and XEP-0128 extended forms are generated from what the
  * loaded modules declared; nothing here lists another module's namespace.
- * disco#items lists the hosted services (none yet: MUC and PubSub will add
- * theirs) and nothing for accounts. Node queries (XEP-0030 3.2) get
+ * disco#items of a host lists the services with domains of their own
+ * (tn_router_service: the MUC service) and nothing for accounts. Node queries (XEP-0030 3.2) get
  * item-not-found, except the server's own XEP-0115 node "TN_CAPS_NODE#ver"
  * with the current ver, which names the same info (XEP-0115 6.2). */
 #include <string.h>
@@ -65,7 +65,19 @@ static tn_verdict_t disco_info_bare(tn_event_t *ev)
 
 static tn_verdict_t disco_items(tn_event_t *ev)
 {
-    return disco_reply(ev, TN_NS_DISCO_ITEMS, 0);
+    tn_stanza_t *q = tn_stanza_child(ev->stanza, "query", TN_NS_DISCO_ITEMS);
+    if (ev->to->node || tn_stanza_attr(q, "node"))
+        return disco_reply(ev, TN_NS_DISCO_ITEMS, 0);
+    tn_stanza_t *r = tn_iq_result_new(ev);
+    tn_stanza_t *out = tn_stanza_add_child(r, "query", TN_NS_DISCO_ITEMS);
+    size_t it;
+    for (tn_hmap_entry_t *e = tn_hmap_first(&ev->srv->services, &it); e;
+         e = tn_hmap_next(&ev->srv->services, e, &it))
+        tn_stanza_set_attr(tn_stanza_add_child(out, "item", NULL), "jid",
+                           e->key);
+    tn_reply(ev, r);
+    tn_stanza_unref(r);
+    return TN_HANDLED;
 }
 
 static int disco_load(tn_module_t *m)

@@ -573,7 +573,18 @@ static tn_verdict_t pres_on_unbound(tn_event_t *ev)
         pres_broadcast(ev->srv, s, u, 0, 1, 0);
         tn_stanza_unref(u);
     } else {
-        pres_directed_free(tn_hmap_del(&pres_directed, s->jid.full));
+        /* RFC 6121 4.6.3: those that got directed presence learn of the
+         * end even if the session never broadcast (a MUC occupant). */
+        pres_directed_t *d = tn_hmap_del(&pres_directed, s->jid.full);
+        if (d && d->n) {
+            tn_stanza_t *u = tn_stanza_new("presence", TN_NS_CLIENT);
+            tn_stanza_set_attr(u, "type", "unavailable");
+            tn_stanza_set_attr(u, "from", s->jid.full);
+            for (size_t i = 0; i < d->n; i++)
+                pres_send(ev->srv, u, s->jid.full, d->jids[i]);
+            tn_stanza_unref(u);
+        }
+        pres_directed_free(d);
     }
     return TN_PASS;
 }

@@ -43,7 +43,8 @@ static const char full_example[] =
     "      max_preauth_stanza: 4096, preauth_timeout: 60,\n"
     "      auth_attempts: 5, max_out_queue: 2M,\n"
     "      auth_ip_failures: 0, auth_ip_window: 600}\n"
-    "modules: [ping, disco, version]\n";
+    "modules: [ping, disco, version]\n"
+    "muc: {host: Rooms.Example.ORG}\n";
 
 static int parse(const char *text, tn_config_t *cfg, char **err)
 {
@@ -88,6 +89,7 @@ static void test_full_example(void **state)
     assert_int_equal(cfg.auth_ip_failures, 0);
     assert_int_equal(cfg.auth_ip_window, 600);
     assert_int_equal(cfg.nmodules, 3);
+    assert_string_equal(cfg.muc_host, "rooms.example.org");
     assert_string_equal(cfg.modules[0], "ping");
     assert_string_equal(cfg.modules[1], "disco");
     assert_string_equal(cfg.modules[2], "version");
@@ -121,6 +123,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.log_level, TN_LOG_INFO);
     assert_int_equal(cfg.require_tls, 1);
     assert_int_equal(cfg.tls_compact, 1);
+    assert_null(cfg.muc_host);
     assert_int_equal(cfg.max_stanza_size, 262144);
     assert_int_equal(cfg.max_preauth_stanza, 10240);
     assert_int_equal(cfg.preauth_timeout, 30);
@@ -287,6 +290,11 @@ static const struct err_case err_cases[] = {
      "t.yaml:3: key 'tls.cert': expected a string"},
     {HOSTS "tls: {cert: '', key: k.pem}\n" LISTEN,
      "t.yaml:2: key 'tls.cert': must not be empty"},
+    {MINIMAL "muc: {host: 'a b'}\n",
+     "t.yaml:4: key 'muc.host': 'a b' is not a valid domain name"},
+    {MINIMAL "muc: {host: Example.org}\n",
+     "t.yaml:4: key 'muc.host': 'example.org' is also one of the hosts"},
+    {MINIMAL "muc: {room: x}\n", "t.yaml:4: key 'muc.room': unknown key"},
     {HOSTS "tls: {cert: c.pem, key: k.pem, compact: 2}\n" LISTEN,
      "t.yaml:2: key 'tls.compact': expected true or false"},
     {MINIMAL "storage: {backend: postgres}\n",
