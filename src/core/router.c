@@ -271,7 +271,13 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
                from_s);
         return;
     }
-    if (to_s && tn_jid_parse(to_s, &to) < 0) {
+    /* A 'to' naming a session bound here is that session's canonical
+     * JID: no parse needed (the common case of a chat message). */
+    const tn_jid_t *tp = &to;
+    tn_sess_t *known = to_s ? tn_sessions_full(srv, to_s) : NULL;
+    if (known)
+        tp = &known->jid;
+    else if (to_s && tn_jid_parse(to_s, &to) < 0) {
         /* The error cannot come from an address that does not parse: the
          * server answers without a 'from' (RFC 6120 8.1.2.1, as for its
          * own replies on the stream). */
@@ -284,7 +290,7 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
         tn_stanza_unref(e);
         goto done;
     }
-    tn_event_t ev = {srv, st, fromp, to_s ? &to : NULL, sess};
+    tn_event_t ev = {srv, st, fromp, to_s ? tp : NULL, sess};
     if (sess && !(stage & ROUTER_RESUMED)) {
         if (tn_hook_run(srv, TN_HOOK_STANZA_OUT, &ev) == TN_DROP)
             goto done;
@@ -304,49 +310,50 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
         to.resource = NULL;
         tn_free(to.full);
         to.full = tn_strdup(to.bare);
+        tp = &to;
         ev.to = &to;
     }
-    if (!tn_config_is_host(srv->cfg, to.domain)) {
-        tn_router_svc_t *svc = tn_hmap_get(&srv->services, to.domain);
+    if (!tn_config_is_host(srv->cfg, tp->domain)) {
+        tn_router_svc_t *svc = tn_hmap_get(&srv->services, tp->domain);
         if (svc)
-            svc->cb(svc->ud, st, fromp, &to, sess);
+            svc->cb(svc->ud, st, fromp, tp, sess);
         else
-            router_remote(srv, st, &to);
+            router_remote(srv, st, tp);
         goto done;
     }
-    if (!to.node) {
+    if (!tp->node) {
         if (router_is(st, "iq"))
-            router_iq_service(srv, st, sess, fromp, &to, TN_TO_HOST);
+            router_iq_service(srv, st, sess, fromp, tp, TN_TO_HOST);
         else
             tn_log(TN_LOG_DEBUG, "router: %s to host %s dropped", st->name,
-                   to.domain);
+                   tp->domain);
         goto done;
     }
     /* A local account: it must exist (RFC 6121 8.5.1), then its filters
      * (blocking) run. */
     if (!(stage & ROUTER_ACCOUNT_OK) &&
-        router_check_account(srv, st, sess, &to))
+        router_check_account(srv, st, sess, tp))
         goto done;
     if (tn_hook_run(srv, TN_HOOK_STANZA_IN, &ev) == TN_DROP)
         goto done;
     if (router_is(st, "presence")) {
         if (tn_hook_run(srv, TN_HOOK_PRESENCE_IN, &ev) == TN_PASS)
-            router_presence_local(srv, st, &to);
+            router_presence_local(srv, st, tp);
         goto done;
     }
-    if (!to.resource) {
+    if (!tp->resource) {
         if (router_is(st, "iq"))
-            router_iq_service(srv, st, sess, fromp, &to, TN_TO_BARE);
+            router_iq_service(srv, st, sess, fromp, tp, TN_TO_BARE);
         else
-            router_message_bare(srv, st, fromp, &to);
+            router_message_bare(srv, st, fromp, tp);
         goto done;
     }
-    tn_sess_t *dest = tn_sessions_full(srv, to.full);
+    tn_sess_t *dest = tn_sessions_full(srv, tp->full);
     if (dest) {
         tn_sess_send(dest, st);
         goto done;
     }
-    if (router_other_node(srv, st, &to))
+    if (router_other_node(srv, st, tp))
         goto done;
     if (router_is(st, "iq")) {
         const char *type = router_type(st);
@@ -356,7 +363,7 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
         /* RFC 6121 8.5.3.2.1: no such resource. */
         const char *type = router_type(st);
         if (strcmp(type, "normal") == 0 || strcmp(type, "chat") == 0)
-            router_message_bare(srv, st, fromp, &to);
+            router_message_bare(srv, st, fromp, tp);
         else if (strcmp(type, "groupchat") == 0)
             tn_route_error(srv, st, TN_ERR_CANCEL, "service-unavailable");
     }
