@@ -1,0 +1,62 @@
+"""test_muc_slix.py -- a real client library's XEP-0045 plugin (slixmpp
+1.8.3 xep_0045) against ternd's MUC service: joining with join_muc_wait,
+the reserved-room configuration round trip (get_room_config /
+set_room_config), groupchat messages, affiliation lists and a kick seen
+by the kicked client."""
+
+import asyncio
+
+from muc_helpers import new_room
+from xmpp_slix import login, run
+
+
+def test_slixmpp_xep_0045(server):
+    ua, pa = server.new_user()
+    ub, pb = server.new_user()
+    room = new_room('slix')
+
+    async def go():
+        a = await login(server, ua, pa, 'a')
+        b = await login(server, ub, pb, 'b')
+        try:
+            for c in (a, b):
+                c.register_plugin('xep_0045')
+            ma, mb = a['xep_0045'], b['xep_0045']
+            await ma.join_muc_wait(room, 'owner', maxstanzas=0, timeout=5)
+            form = await ma.get_room_config(room, timeout=5)
+            fields = form.get_fields()
+            assert 'muc#roomconfig_roomname' in fields
+            form.set_values({'muc#roomconfig_roomname': 'Slix room'})
+            await ma.set_room_config(room, form, timeout=5)
+            await mb.join_muc_wait(room, 'bee', maxstanzas=0, timeout=5)
+            assert 'owner' in mb.get_roster(room)
+
+            got = asyncio.Queue()
+            b.add_event_handler('groupchat_message', got.put_nowait)
+            a.send_message(mto=room, mbody='hello bee', mtype='groupchat')
+            while True:
+                msg = await asyncio.wait_for(got.get(), 5)
+                if msg['body'] == 'hello bee':
+                    break
+            assert msg['mucnick'] == 'owner'
+
+            await ma.set_affiliation(room, 'member', jid=b.boundjid.bare,
+                                     timeout=5)
+            members = await ma.get_affiliation_list(room, 'member',
+                                                    timeout=5)
+            assert [str(j) for j in members] == [b.boundjid.bare]
+
+            gone = asyncio.get_running_loop().create_future()
+
+            def offline(pres):
+                if not gone.done():
+                    gone.set_result(pres)
+            b.add_event_handler('muc::%s::got_offline' % room, offline)
+            await ma.set_role(room, 'bee', 'none', timeout=5)
+            pres = await asyncio.wait_for(gone, 5)
+            assert pres['type'] == 'unavailable'
+            assert '307' in [str(s) for s in pres['muc']['status_codes']]
+        finally:
+            await a.close()
+            await b.close()
+    run(go(), timeout=30)
