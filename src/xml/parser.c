@@ -233,7 +233,7 @@ static void parser_push_attr(tn_stanza_t *st, char *name, char *ns,
     tn_attr_t *a = &st->attrs[st->nattrs++];
     a->name = name;
     a->ns = ns;
-    a->value = tn_strdup(value);
+    a->value = tn_stanza_str(value);
 }
 
 /* Converts an expat attribute name to ours: "xml:lang" for the XML
@@ -246,7 +246,7 @@ static char *parser_attr_name(tn_xml_parser_t *p, const char *name, char **ns)
     if (parser_split(p, name, &uri, &local) < 0)
         return NULL;
     if (!uri[0])
-        return tn_strdup(local);
+        return tn_stanza_str(local);
     if (strcmp(uri, TN_NS_XML) == 0)
         return tn_sprintf("xml:%s", local);
     *ns = tn_strdup(uri);
@@ -311,8 +311,8 @@ static void parser_open_stream(tn_xml_parser_t *p, const char *name,
         if (ans) {
             /* Foreign qualified attributes are not passed on, so that
              * foo:to='...' cannot pass for to='...'. */
-            tn_free(ans);
-            tn_free(aname);
+            tn_stanza_str_free(ans);
+            tn_stanza_str_free(aname);
             continue;
         }
         owned[o++] = aname;
@@ -327,7 +327,7 @@ static void parser_open_stream(tn_xml_parser_t *p, const char *name,
         p->cbs.stream_open(p->ud, local, uri, p->default_ns, list);
 out:
     for (size_t i = 0; i < o; i++)
-        tn_free(owned[i]);
+        tn_stanza_str_free(owned[i]);
     tn_free(owned);
     tn_free(list);
 }

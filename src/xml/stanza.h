@@ -36,6 +36,12 @@ struct tn_stanza {
     tn_stanza_t *parent; /* borrowed; NULL at the root */
 };
 
+/* Strings of a tree (names, namespaces, attribute values) are owned by it
+ * and made with tn_stanza_str: a copy, or for the most common ones a
+ * shared static string; free them only with tn_stanza_str_free. */
+char *tn_stanza_str(const char *s);
+void tn_stanza_str_free(char *s);
+
 /* A new root element holding one reference. ns must not be NULL. */
 tn_stanza_t *tn_stanza_new(const char *name, const char *ns);
 tn_stanza_t *tn_stanza_ref(tn_stanza_t *st);
