@@ -1959,7 +1959,10 @@ static void chat_closed(void)
     chat_report();
 }
 
-static void chat_paced(uv_timer_t *t)
+/* Fixed rate (--rate): sends what the schedule owes since the warm-up
+ * began, round-robin over the first n clients, at most a tenth of a
+ * second's worth per tick. Shared by chat and muc. */
+static void tb_pace(int n, void (*send_one)(tb_client_t *c))
 {
     uint64_t now = tb_now();
     if (!g.sending || now >= g.t_meas1)
@@ -1969,11 +1972,17 @@ static void chat_paced(uv_timer_t *t)
     uint64_t cap = (uint64_t)(opt.rate / 10) + 1;
     for (uint64_t k = 0; g.rate_sent < target && k < cap; k++) {
         tb_client_t *c = g.cl[g.rr];
-        g.rr = (g.rr + 1) % opt.users;
+        g.rr = (g.rr + 1) % n;
         g.rate_sent++;
         if (c && !c->dead)
-            chat_send_one(c);
+            send_one(c);
     }
+}
+
+static void chat_paced(uv_timer_t *t)
+{
+    (void)t;
+    tb_pace(opt.users, chat_send_one);
 }
 
 static void chat_tick(uint64_t now)
@@ -2491,19 +2500,8 @@ static void muc_fill_joins(void)
 
 static void muc_paced(uv_timer_t *t)
 {
-    uint64_t now = tb_now();
-    if (!g.sending || now >= g.t_meas1)
-        return;
-    double since = tb_secs(now - (g.t_meas0 - (uint64_t)(opt.warmup * 1e9)));
-    uint64_t target = (uint64_t)(opt.rate * since);
-    uint64_t cap = (uint64_t)(opt.rate / 10) + 1;
-    for (uint64_t k = 0; g.rate_sent < target && k < cap; k++) {
-        tb_client_t *c = g.cl[g.rr];
-        g.rr = (g.rr + 1) % opt.senders;
-        g.rate_sent++;
-        if (c && !c->dead)
-            muc_send_one(c);
-    }
+    (void)t;
+    tb_pace(opt.senders, muc_send_one);
 }
 
 static void muc_start_measure(void)

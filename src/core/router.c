@@ -384,11 +384,6 @@ void tn_router_service(tn_server_t *srv, const char *domain, tn_service_cb cb,
     tn_hmap_put(&srv->services, domain, svc);
 }
 
-int tn_router_is_service(tn_server_t *srv, const char *domain)
-{
-    return domain && tn_hmap_get(&srv->services, domain) != NULL;
-}
-
 void tn_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess)
 {
     router_route(srv, st, sess, 0);

@@ -40,8 +40,6 @@ typedef struct tn_router_svc {
 /* Registers (or, with cb NULL, removes) the service for domain. */
 void tn_router_service(tn_server_t *srv, const char *domain, tn_service_cb cb,
                        void *ud);
-/* 1 when domain is a local service's. */
-int tn_router_is_service(tn_server_t *srv, const char *domain);
 
 /* Sends the stanza error type/cond for st back to its sender. */
 void tn_route_error(tn_server_t *srv, const tn_stanza_t *st,

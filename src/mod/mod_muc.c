@@ -85,8 +85,6 @@ static void muc_room_loaded(void *ud, int status, const tn_store_item_t *items,
     int ok = 0;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(items[i].key, "room") == 0) {
-            muc_config_release(&r->cfg);
-            muc_config_defaults(&r->cfg);
             ok = muc_config_from_xml(r, items[i].value, items[i].len) == 0;
         } else if (strncmp(items[i].key, "aff:", 4) == 0) {
             muc_aff_t a;
@@ -122,7 +120,7 @@ static void muc_rooms_listed(void *ud, int status, const tn_store_item_t *items,
 
 /* ---- the service itself -------------------------------------------------- */
 
-static void svc_disco_info(muc_service_t *svc, tn_event_t *ev)
+static void svc_disco_info(tn_event_t *ev)
 {
     tn_stanza_t *res = tn_iq_result_new(ev);
     tn_stanza_t *q = tn_stanza_add_child(res, "query", TN_NS_DISCO_INFO);
@@ -136,7 +134,6 @@ static void svc_disco_info(muc_service_t *svc, tn_event_t *ev)
     for (size_t i = 0; i < sizeof features / sizeof *features; i++)
         tn_stanza_set_attr(tn_stanza_add_child(q, "feature", NULL), "var",
                            features[i]);
-    (void)svc;
     tn_reply(ev, res);
     tn_stanza_unref(res);
 }
@@ -169,7 +166,7 @@ static void svc_iq(muc_service_t *svc, tn_event_t *ev, const char *type)
 {
     int get = strcmp(type, "get") == 0;
     if (get && iq_payload(ev->stanza, "query", TN_NS_DISCO_INFO))
-        return svc_disco_info(svc, ev);
+        return svc_disco_info(ev);
     if (get && iq_payload(ev->stanza, "query", TN_NS_DISCO_ITEMS))
         return svc_disco_items(svc, ev);
     if (get && iq_payload(ev->stanza, "ping", TN_NS_PING))
@@ -309,7 +306,6 @@ static int muc_load(tn_module_t *m)
         return TN_EINVAL;
     muc_service_t *svc = TN_NEW(muc_service_t);
     svc->srv = srv;
-    svc->m = m;
     svc->create_rooms = create;
     svc->max_history = (int)max_history;
     svc->host = srv->cfg->muc_host

@@ -81,7 +81,8 @@ typedef struct muc_occ {
 typedef struct muc_hist {
     tn_stanza_t *msg; /* owned: the reflected message, without 'to' */
     time_t when;
-    size_t chars;     /* its serialized size, for maxchars */
+    size_t chars;     /* its serialized size, for maxchars; 0: not
+                         measured yet */
 } muc_hist_t;
 
 typedef struct muc_service muc_service_t;
@@ -105,7 +106,6 @@ typedef struct muc_room {
 
 struct muc_service {
     tn_server_t *srv;
-    tn_module_t *m;
     char *host;          /* owned service domain */
     tn_hmap_t rooms;     /* localpart -> muc_room_t* (owned) */
     int create_rooms;    /* who may create: 1 any local user, 0 nobody */

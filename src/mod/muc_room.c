@@ -310,17 +310,27 @@ void muc_room_remove(muc_room_t *r, muc_occ_t *occ, int code,
     occ_free(occ);
 }
 
+/* A message from the room itself to `to`, with an empty muc#user <x/>
+ * (returned in *x) for the caller to fill. */
+static tn_stanza_t *room_message(const muc_room_t *r, const char *to,
+                                 tn_stanza_t **x)
+{
+    tn_stanza_t *m = tn_stanza_new("message", TN_NS_CLIENT);
+    tn_stanza_set_attr(m, "from", r->jid);
+    tn_stanza_set_attr(m, "to", to);
+    *x = tn_stanza_add_child(m, "x", MUC_NS_USER);
+    return m;
+}
+
 void muc_room_notify(muc_room_t *r, const int *codes, size_t ncodes)
 {
     size_t it;
     for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
          e = tn_hmap_next(&r->by_nick, e, &it)) {
         muc_occ_t *to = e->value;
-        tn_stanza_t *m = tn_stanza_new("message", TN_NS_CLIENT);
-        tn_stanza_set_attr(m, "from", r->jid);
-        tn_stanza_set_attr(m, "to", to->jid);
+        tn_stanza_t *x;
+        tn_stanza_t *m = room_message(r, to->jid, &x);
         tn_stanza_set_attr(m, "type", "groupchat");
-        tn_stanza_t *x = tn_stanza_add_child(m, "x", MUC_NS_USER);
         for (size_t i = 0; i < ncodes; i++)
             add_status(x, codes[i]);
         room_send(r, m);
@@ -364,9 +374,18 @@ static void history_add(muc_room_t *r, tn_stanza_t *msg)
     e->msg = tn_stanza_copy(msg);
     tn_stanza_set_attr(e->msg, "to", NULL);
     e->when = time(NULL);
-    char *s = tn_stanza_to_string(e->msg, TN_NS_CLIENT);
-    e->chars = strlen(s);
-    tn_free(s);
+    e->chars = 0; /* measured only if a maxchars asks (hist_chars) */
+}
+
+/* The serialized size of a history entry, measured once on demand. */
+static size_t hist_chars(muc_hist_t *e)
+{
+    if (!e->chars) {
+        char *s = tn_stanza_to_string(e->msg, TN_NS_CLIENT);
+        e->chars = strlen(s);
+        tn_free(s);
+    }
+    return e->chars;
 }
 
 static long hist_attr(const tn_stanza_t *h, const char *name, long def)
@@ -408,9 +427,11 @@ static void history_send(muc_room_t *r, muc_occ_t *to, const tn_stanza_t *h)
             break;
         if (since >= 0 && e->when < since)
             break;
-        if (maxchars >= 0 && (long)(chars + e->chars) > maxchars)
-            break;
-        chars += e->chars;
+        if (maxchars >= 0) {
+            if ((long)(chars + hist_chars(e)) > maxchars)
+                break;
+            chars += e->chars;
+        }
         n++;
     }
     for (size_t i = r->hist_len - n; i < r->hist_len; i++) {
@@ -648,10 +669,8 @@ static void invite(muc_room_t *r, muc_occ_t *occ, tn_stanza_t *st,
             muc_room_set_aff(r, tj.bare, MUC_AFF_MEMBER);
             muc_room_save(r);
         }
-        tn_stanza_t *m = tn_stanza_new("message", TN_NS_CLIENT);
-        tn_stanza_set_attr(m, "from", r->jid);
-        tn_stanza_set_attr(m, "to", tj.full);
-        tn_stanza_t *ux = tn_stanza_add_child(m, "x", MUC_NS_USER);
+        tn_stanza_t *ux;
+        tn_stanza_t *m = room_message(r, tj.full, &ux);
         tn_stanza_t *ni = tn_stanza_add_child(ux, "invite", NULL);
         tn_stanza_set_attr(ni, "from", from->full);
         tn_stanza_t *reason = tn_stanza_child(inv, "reason", MUC_NS_USER);
@@ -680,10 +699,8 @@ static void decline(muc_room_t *r, tn_stanza_t *x, const tn_jid_t *from)
         tn_jid_release(&tj);
         return;
     }
-    tn_stanza_t *m = tn_stanza_new("message", TN_NS_CLIENT);
-    tn_stanza_set_attr(m, "from", r->jid);
-    tn_stanza_set_attr(m, "to", tj.full);
-    tn_stanza_t *ux = tn_stanza_add_child(m, "x", MUC_NS_USER);
+    tn_stanza_t *ux;
+    tn_stanza_t *m = room_message(r, tj.full, &ux);
     tn_stanza_t *nd = tn_stanza_add_child(ux, "decline", NULL);
     tn_stanza_set_attr(nd, "from", from->bare);
     tn_stanza_t *reason = tn_stanza_child(d, "reason", MUC_NS_USER);
