@@ -237,9 +237,10 @@ static void router_account_cb(void *ud, int status, const tn_account_t *a)
  * keep their order) and routing resumes from the callback. Returns 1
  * when the stanza was taken. */
 static int router_check_account(tn_server_t *srv, tn_stanza_t *st,
-                                tn_sess_t *sess, const tn_jid_t *to)
+                                tn_sess_t *sess, const tn_jid_t *to,
+                                const tn_sess_t *known)
 {
-    if (tn_sessions_user(srv, to->bare) ||
+    if (known || tn_sessions_user(srv, to->bare) ||
         (sess && strcmp(sess->jid.bare, to->bare) == 0))
         return 0;
     router_wait_t *w = TN_NEW(router_wait_t);
@@ -332,7 +333,7 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
     /* A local account: it must exist (RFC 6121 8.5.1), then its filters
      * (blocking) run. */
     if (!(stage & ROUTER_ACCOUNT_OK) &&
-        router_check_account(srv, st, sess, tp))
+        router_check_account(srv, st, sess, tp, known))
         goto done;
     if (tn_hook_run(srv, TN_HOOK_STANZA_IN, &ev) == TN_DROP)
         goto done;
@@ -348,7 +349,11 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
             router_message_bare(srv, st, fromp, tp);
         goto done;
     }
-    tn_sess_t *dest = tn_sessions_full(srv, tp->full);
+    /* The session found for 'to' unless the hooks closed it meanwhile
+     * (closing unbinds at once; the memory stays until the loop frees
+     * it), in which case the full JID is looked up again. */
+    tn_sess_t *dest = known && known->bound ? known
+                                            : tn_sessions_full(srv, tp->full);
     if (dest) {
         tn_sess_send(dest, st);
         goto done;

@@ -207,6 +207,14 @@ static block_list_t *block_get(tn_server_t *srv, const char *host,
     return l;
 }
 
+/* The list of bare when it is in memory and loaded, without taking a
+ * reference: for code that is done with it before anything else runs. */
+static block_list_t *block_peek(const char *bare)
+{
+    block_list_t *l = tn_hmap_get(&block_cache, bare);
+    return l && l->state == BL_LOADED ? l : NULL;
+}
+
 static block_list_t *block_get_jid(tn_server_t *srv, const tn_jid_t *j)
 {
     return block_get(srv, j->domain, j->node, j->bare);
@@ -330,6 +338,24 @@ static tn_verdict_t block_on_in(tn_event_t *ev)
     int sender = !ev->sess && from->node &&
                  tn_config_is_host(ev->srv->cfg, from->domain) &&
                  strcmp(type, "error") != 0;
+    /* The common case, every list in memory: used without references
+     * (nothing below runs before the lists are done with). */
+    block_list_t *mine = block_peek(to->bare);
+    block_list_t *theirs = sender ? block_peek(from->bare) : NULL;
+    if (mine && (!sender || theirs)) {
+        if (block_match(mine, from)) {
+            tn_log(TN_LOG_DEBUG, "blocking: %s from %s to %s blocked",
+                   ev->stanza->name, from->full, to->bare);
+            block_refuse_inbound(ev->srv, ev->stanza);
+            return TN_DROP;
+        }
+        if (theirs && block_match(theirs, to)) {
+            tn_log(TN_LOG_DEBUG, "blocking: %s from %s to blocked %s "
+                   "dropped", ev->stanza->name, from->bare, to->full);
+            return TN_DROP;
+        }
+        return TN_PASS;
+    }
     block_list_t *ls[2];
     int n = 0;
     ls[n++] = block_get_jid(ev->srv, to);
@@ -360,18 +386,25 @@ static tn_verdict_t block_on_out(tn_event_t *ev)
     if (!ev->sess || !ev->to || !ev->from || !ev->from->node ||
         strcmp(ev->from->bare, ev->to->bare) == 0)
         return TN_PASS;
-    block_list_t *l = block_get_jid(ev->srv, ev->from);
-    if (!block_ready(ev->srv, BW_OUT, ev->stanza, ev->sess, &l, 1))
-        return TN_DROP;
-    tn_verdict_t v = TN_PASS;
+    block_list_t *l = block_peek(ev->from->bare);
+    int peeked = l != NULL;
+    if (!peeked) {
+        l = block_get_jid(ev->srv, ev->from);
+        if (!block_ready(ev->srv, BW_OUT, ev->stanza, ev->sess, &l, 1))
+            return TN_DROP;
+    }
     if (block_match(l, ev->to)) {
         tn_log(TN_LOG_DEBUG, "blocking: %s from %s to blocked %s refused",
                ev->stanza->name, ev->from->full, ev->to->full);
+        if (!peeked)
+            block_unref(l);
+        /* The refusal may close the session: l is not used after it. */
         block_refuse_outbound(ev->sess, ev->stanza);
-        v = TN_DROP;
+        return TN_DROP;
     }
-    block_unref(l);
-    return v;
+    if (!peeked)
+        block_unref(l);
+    return TN_PASS;
 }
 
 /* ---- presence on block and unblock ------------------------------------- */

@@ -29,6 +29,9 @@
 #define C2S_MAX_ATTRS 64
 /* Stanzas that may queue while a storage call is pending. */
 #define C2S_MAX_QUEUE 16
+/* Output room made before serializing a stanza (bytes): a chat message
+ * or presence fits, so the buffer is allocated once, not grown. */
+#define C2S_STANZA_GUESS 511
 
 typedef struct c2s_listener {
     uv_tcp_t tcp;
@@ -85,6 +88,8 @@ void c2s_write_stanza(c2s_t *c, const tn_stanza_t *st)
     if (!out)
         return;
     size_t start = out->len;
+    /* Most stanzas fit: one allocation instead of a doubling series. */
+    tn_buf_reserve(out, C2S_STANZA_GUESS);
     tn_stanza_serialize(st, TN_NS_CLIENT, out);
     if (tn_log_enabled(TN_LOG_DEBUG))
         tn_log(TN_LOG_DEBUG, "c2s %llu out: %.*s",

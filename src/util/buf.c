@@ -31,6 +31,11 @@ static void buf_reserve(tn_buf_t *b, size_t extra)
     b->cap = cap;
 }
 
+void tn_buf_reserve(tn_buf_t *b, size_t n)
+{
+    buf_reserve(b, n);
+}
+
 void tn_buf_append(tn_buf_t *b, const void *p, size_t n)
 {
     buf_reserve(b, n);

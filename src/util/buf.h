@@ -20,6 +20,8 @@ void tn_buf_printf(tn_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s with XML escaping: & < > always, and ' " when in_attr. */
 void tn_buf_append_xml(tn_buf_t *b, const char *s, size_t n, int in_attr);
+/* Makes room for n more bytes without changing the contents. */
+void tn_buf_reserve(tn_buf_t *b, size_t n);
 /* Grows len by n and returns the n new bytes for the caller to fill. */
 char *tn_buf_extend(tn_buf_t *b, size_t n);
 /* Drops the first n bytes. */
