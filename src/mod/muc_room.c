@@ -180,6 +180,23 @@ static void room_send(muc_room_t *r, tn_stanza_t *st)
     tn_route(r->svc->srv, st, NULL);
 }
 
+/* Fan-out: sends m, serialized once (tn_stanza_wire_cache), to occupant
+ * JID `to` and returns the stanza to reuse for the next recipient: m, or
+ * a fresh copy when the router kept a reference (a shared stanza never
+ * changes). The caller unrefs what it got last. */
+static tn_stanza_t *fanout_send(muc_room_t *r, tn_stanza_t *m,
+                                const char *to)
+{
+    tn_stanza_wire_cache(m);
+    tn_stanza_set_attr(m, "to", to);
+    room_send(r, m);
+    if (m->refs == 1)
+        return m;
+    tn_stanza_t *fresh = tn_stanza_copy(m);
+    tn_stanza_unref(m);
+    return fresh;
+}
+
 static void add_status(tn_stanza_t *x, int code)
 {
     char buf[8];
@@ -251,15 +268,28 @@ void muc_room_broadcast_presence(muc_room_t *r, muc_occ_t *occ,
                                  const int *codes, size_t ncodes,
                                  const char *actor, const char *reason)
 {
+    /* Others get one of two stanzas (with or without occ's real JID),
+     * each serialized once; occ itself gets its own. */
+    tn_stanza_t *variant[2] = {NULL, NULL};
     size_t it;
     for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
          e = tn_hmap_next(&r->by_nick, e, &it)) {
         muc_occ_t *to = e->value;
-        tn_stanza_t *p = occ_presence(r, occ, to, 0, codes, ncodes, actor,
+        if (to == occ) {
+            tn_stanza_t *p = occ_presence(r, occ, to, 0, codes, ncodes,
+                                          actor, reason, NULL, NULL);
+            room_send(r, p);
+            tn_stanza_unref(p);
+            continue;
+        }
+        int k = can_see_jids(r, to);
+        if (!variant[k])
+            variant[k] = occ_presence(r, occ, to, 0, codes, ncodes, actor,
                                       reason, NULL, NULL);
-        room_send(r, p);
-        tn_stanza_unref(p);
+        variant[k] = fanout_send(r, variant[k], to->jid);
     }
+    tn_stanza_unref(variant[0]);
+    tn_stanza_unref(variant[1]);
 }
 
 /* Unavailable presence of occ to everyone, itself included. */
@@ -270,21 +300,32 @@ static void broadcast_unavailable(muc_room_t *r, muc_occ_t *occ,
                                   const tn_stanza_t *destroy,
                                   const tn_stanza_t *status_from)
 {
+    const tn_stanza_t *status = status_from
+                                    ? tn_stanza_child(status_from, "status",
+                                                      TN_NS_CLIENT)
+                                    : NULL;
+    tn_stanza_t *variant[2] = {NULL, NULL}; /* as in the broadcast above */
     size_t it;
     for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
          e = tn_hmap_next(&r->by_nick, e, &it)) {
         muc_occ_t *to = e->value;
-        tn_stanza_t *p = occ_presence(r, occ, to, 1, codes, ncodes, actor,
-                                      reason, new_nick, destroy);
-        const tn_stanza_t *st = status_from
-                                    ? tn_stanza_child(status_from, "status",
-                                                      TN_NS_CLIENT)
-                                    : NULL;
-        if (st)
-            tn_stanza_add_copy(p, st);
-        room_send(r, p);
-        tn_stanza_unref(p);
+        int k = can_see_jids(r, to);
+        tn_stanza_t *p = to == occ ? NULL : variant[k];
+        if (!p) {
+            p = occ_presence(r, occ, to, 1, codes, ncodes, actor, reason,
+                             new_nick, destroy);
+            if (status)
+                tn_stanza_add_copy(p, status);
+        }
+        if (to == occ) {
+            room_send(r, p);
+            tn_stanza_unref(p);
+            continue;
+        }
+        variant[k] = fanout_send(r, p, to->jid);
     }
+    tn_stanza_unref(variant[0]);
+    tn_stanza_unref(variant[1]);
 }
 
 static void occ_unlink(muc_room_t *r, muc_occ_t *occ)
@@ -622,18 +663,8 @@ static void groupchat(muc_room_t *r, muc_occ_t *occ, tn_stanza_t *st)
                        "id", occ->id);
     size_t it;
     for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
-         e = tn_hmap_next(&r->by_nick, e, &it)) {
-        muc_occ_t *to = e->value;
-        tn_stanza_set_attr(m, "to", to->jid);
-        room_send(r, m);
-        /* The router may keep a reference (a recipient whose account it
-         * must look up): never change a shared stanza. */
-        if (m->refs > 1) {
-            tn_stanza_t *fresh = tn_stanza_copy(m);
-            tn_stanza_unref(m);
-            m = fresh;
-        }
-    }
+         e = tn_hmap_next(&r->by_nick, e, &it))
+        m = fanout_send(r, m, ((muc_occ_t *)e->value)->jid);
     if (tn_stanza_child(m, "body", TN_NS_CLIENT))
         history_add(r, m);
     tn_stanza_unref(m);

@@ -93,7 +93,21 @@ static void stanza_free(tn_stanza_t *st)
     tn_stanza_str_free(st->name);
     tn_stanza_str_free(st->ns);
     tn_free(st->text);
+    tn_free(st->wire);
     tn_free(st);
+}
+
+/* st (or a descendant of its root) is about to change: the root's
+ * serialization cache no longer holds. */
+static void stanza_dirty(tn_stanza_t *st)
+{
+    while (st->parent)
+        st = st->parent;
+    if (st->wire) {
+        tn_free(st->wire);
+        st->wire = NULL;
+        st->wire_len = 0;
+    }
 }
 
 /* Appends kid to st's children, growing the array geometrically. */
@@ -187,6 +201,8 @@ const char *tn_stanza_attr(const tn_stanza_t *st, const char *name)
 
 void tn_stanza_set_attr(tn_stanza_t *st, const char *name, const char *value)
 {
+    if (st->parent || strcmp(name, "to") != 0)
+        stanza_dirty(st);
     tn_attr_t *a = stanza_find_attr(st, name);
     if (a && value) {
         char *v = tn_stanza_str(value); /* value may point into a->value */
@@ -218,6 +234,7 @@ void tn_stanza_set_attr(tn_stanza_t *st, const char *name, const char *value)
 tn_stanza_t *tn_stanza_add_child(tn_stanza_t *st, const char *name,
                                  const char *ns)
 {
+    stanza_dirty(st);
     tn_stanza_t *kid = stanza_alloc(name, ns ? ns : st->ns);
     stanza_push_kid(st, kid);
     return kid;
@@ -227,6 +244,7 @@ void tn_stanza_add_text(tn_stanza_t *st, const char *text, size_t len)
 {
     if (len == 0)
         return;
+    stanza_dirty(st);
     tn_stanza_t *last = st->nkids ? st->kids[st->nkids - 1] : NULL;
     if (last && !last->name) {
         last->text = tn_realloc(last->text, last->text_len + len + 1);
@@ -250,6 +268,7 @@ tn_stanza_t *tn_stanza_add_copy(tn_stanza_t *st, const tn_stanza_t *child)
         tn_stanza_add_text(st, child->text, child->text_len);
         return st->nkids ? st->kids[st->nkids - 1] : NULL;
     }
+    stanza_dirty(st);
     tn_stanza_t *c = stanza_copy(child);
     stanza_push_kid(st, c);
     return c;
@@ -260,6 +279,7 @@ void tn_stanza_remove(tn_stanza_t *st, tn_stanza_t *kid)
     for (size_t i = 0; i < st->nkids; i++) {
         if (st->kids[i] != kid)
             continue;
+        stanza_dirty(st);
         memmove(&st->kids[i], &st->kids[i + 1],
                 (st->nkids - i - 1) * sizeof *st->kids);
         st->nkids--;
@@ -356,61 +376,86 @@ static size_t stanza_utf8_len(const unsigned char *s, size_t n)
  * references so a parser's normalization gives the same value back; other
  * C0 controls, which XML 1.0 cannot carry at all, are dropped; bytes that
  * are not valid UTF-8 XML characters become U+FFFD. */
+/* What serialization does with each byte: copy it (0) or look closer. */
+enum {
+    ESC_COPY, ESC_AMP, ESC_LT, ESC_GT, ESC_APOS, ESC_QUOT, ESC_CR,
+    ESC_TABLF, ESC_CTRL, ESC_HIGH
+};
+static const unsigned char stanza_esc[256] = {
+    [0x00 ... 0x08] = ESC_CTRL, [0x09 ... 0x0A] = ESC_TABLF,
+    [0x0B ... 0x0C] = ESC_CTRL, [0x0D] = ESC_CR, [0x0E ... 0x1F] = ESC_CTRL,
+    ['&'] = ESC_AMP, ['<'] = ESC_LT, ['>'] = ESC_GT, ['\''] = ESC_APOS,
+    ['"'] = ESC_QUOT, [0x80 ... 0xFF] = ESC_HIGH,
+};
+
 static void stanza_escape(tn_buf_t *out, const char *s, size_t n, int in_attr)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t run = 0; /* start of the pending run of plain bytes */
+    size_t run = 0; /* start of the pending run of bytes copied as is */
     size_t i = 0;
     while (i < n) {
-        unsigned char c = u[i];
-        if (c >= 0x20 && c < 0x80) {
+        while (i < n && stanza_esc[u[i]] == ESC_COPY)
             i++;
+        if (i == n)
+            break;
+        const char *rep;
+        size_t clen = 1;
+        switch (stanza_esc[u[i]]) {
+        case ESC_AMP: rep = "&amp;"; break;
+        case ESC_LT: rep = "&lt;"; break;
+        case ESC_GT: rep = "&gt;"; break;
+        case ESC_APOS: rep = in_attr ? "&apos;" : NULL; break;
+        case ESC_QUOT: rep = in_attr ? "&quot;" : NULL; break;
+        case ESC_CR: rep = "&#13;"; break;
+        case ESC_TABLF:
+            rep = !in_attr ? NULL : u[i] == '\t' ? "&#9;" : "&#10;";
+            break;
+        case ESC_HIGH:
+            clen = stanza_utf8_len(u + i, n - i);
+            rep = clen ? NULL : "\xEF\xBF\xBD";
+            if (!clen)
+                clen = 1;
+            break;
+        default: rep = ""; break; /* other C0 controls */
+        }
+        if (!rep) {
+            i += clen;
             continue;
         }
-        size_t clen = 1;
-        const char *rep = NULL;
-        if (c >= 0x80) {
-            clen = stanza_utf8_len(u + i, n - i);
-            if (clen) {
-                i += clen;
-                continue;
-            }
-            clen = 1;
-            rep = "\xEF\xBF\xBD";
-        } else if (c == '\r') {
-            rep = "&#13;";
-        } else if (c == '\t' || c == '\n') {
-            if (!in_attr) {
-                i++;
-                continue;
-            }
-            rep = c == '\t' ? "&#9;" : "&#10;";
-        } else {
-            rep = "";
-        }
-        tn_buf_append_xml(out, s + run, i - run, in_attr);
+        tn_buf_append(out, s + run, i - run);
         tn_buf_puts(out, rep);
         i += clen;
         run = i;
     }
-    tn_buf_append_xml(out, s + run, n - run, in_attr);
+    tn_buf_append(out, s + run, n - run);
 }
 
 static void stanza_write_attr(tn_buf_t *out, const char *prefix,
                               const char *name, const char *value)
 {
-    tn_buf_append(out, " ", 1);
-    if (prefix) {
-        tn_buf_puts(out, prefix);
-        tn_buf_append(out, ":", 1);
+    size_t pl = prefix ? strlen(prefix) : 0, nl = strlen(name);
+    size_t vl = strlen(value);
+    /* Room for everything when nothing needs escaping: one check. */
+    tn_buf_reserve(out, pl + nl + vl + 5);
+    char *p = out->data + out->len;
+    *p++ = ' ';
+    if (pl) {
+        memcpy(p, prefix, pl);
+        p += pl;
+        *p++ = ':';
     }
-    tn_buf_puts(out, name);
-    tn_buf_append(out, "='", 2);
-    stanza_escape(out, value, strlen(value), 1);
+    memcpy(p, name, nl);
+    p += nl;
+    *p++ = '=';
+    *p++ = '\'';
+    out->len = (size_t)(p - out->data);
+    stanza_escape(out, value, vl, 1);
     tn_buf_append(out, "'", 1);
 }
 
-static void stanza_write(const tn_stanza_t *st, const char *ctx, tn_buf_t *out)
+/* Writes st; skip, when not NULL, is an attribute of st left out. */
+static void stanza_write(const tn_stanza_t *st, const char *ctx,
+                         const tn_attr_t *skip, tn_buf_t *out)
 {
     if (!st->name) {
         stanza_escape(out, st->text, st->text_len, 0);
@@ -421,22 +466,27 @@ static void stanza_write(const tn_stanza_t *st, const char *ctx, tn_buf_t *out)
      * the XML namespace (a peer may send <xml:foo/>) must use "xml:", as
      * that namespace may not be declared as a default (Namespaces in XML
      * 1.0, 3). Neither changes the default namespace. */
+    /* ctx, a default namespace, is never either of them. Common strings
+     * are shared (tn_stanza_str), so the pointers are often equal. */
+    int same = ns == ctx || strcmp(ns, ctx) == 0;
     const char *eprefix = NULL;
-    if (strcmp(ns, TN_NS_STREAM) == 0)
+    if (!same && strcmp(ns, TN_NS_STREAM) == 0)
         eprefix = "stream:";
-    else if (strcmp(ns, TN_NS_XML) == 0)
+    else if (!same && strcmp(ns, TN_NS_XML) == 0)
         eprefix = "xml:";
     tn_buf_append(out, "<", 1);
     if (eprefix)
         tn_buf_puts(out, eprefix);
     tn_buf_puts(out, st->name);
-    if (!eprefix && strcmp(ns, ctx) != 0) {
+    if (!eprefix && !same) {
         tn_buf_append(out, " xmlns='", 8);
         stanza_escape(out, ns, strlen(ns), 1);
         tn_buf_append(out, "'", 1);
     }
     for (size_t i = 0; i < st->nattrs; i++) {
         const tn_attr_t *a = &st->attrs[i];
+        if (a == skip)
+            continue;
         if (!a->ns) {
             stanza_write_attr(out, NULL, a->name, a->value);
         } else if (strcmp(a->ns, TN_NS_XML) == 0) {
@@ -473,7 +523,7 @@ static void stanza_write(const tn_stanza_t *st, const char *ctx, tn_buf_t *out)
     /* A prefix leaves the default namespace as it was. */
     const char *kctx = eprefix ? ctx : ns;
     for (size_t i = 0; i < st->nkids; i++)
-        stanza_write(st->kids[i], kctx, out);
+        stanza_write(st->kids[i], kctx, NULL, out);
     tn_buf_append(out, "</", 2);
     if (eprefix)
         tn_buf_puts(out, eprefix);
@@ -484,7 +534,32 @@ static void stanza_write(const tn_stanza_t *st, const char *ctx, tn_buf_t *out)
 void tn_stanza_serialize(const tn_stanza_t *st, const char *outer_ns,
                          tn_buf_t *out)
 {
-    stanza_write(st, outer_ns ? outer_ns : "", out);
+    if (st->wire && outer_ns && strcmp(outer_ns, TN_NS_CLIENT) == 0) {
+        const char *to = tn_stanza_attr(st, "to");
+        tn_buf_append(out, "<", 1);
+        tn_buf_puts(out, st->name);
+        if (to)
+            stanza_write_attr(out, NULL, "to", to);
+        tn_buf_append(out, st->wire, st->wire_len);
+        return;
+    }
+    stanza_write(st, outer_ns ? outer_ns : "", NULL, out);
+}
+
+void tn_stanza_wire_cache(tn_stanza_t *st)
+{
+    if (st->wire || st->parent || !st->name ||
+        strcmp(st->ns, TN_NS_CLIENT) != 0)
+        return;
+    tn_buf_t b;
+    tn_buf_init(&b);
+    stanza_write(st, TN_NS_CLIENT, stanza_find_attr(st, "to"), &b);
+    /* What follows "<name": the cache starts at the attributes. */
+    size_t head = 1 + strlen(st->name);
+    st->wire_len = b.len - head;
+    st->wire = tn_malloc(st->wire_len + 1);
+    memcpy(st->wire, b.data + head, st->wire_len + 1);
+    tn_buf_release(&b);
 }
 
 char *tn_stanza_to_string(const tn_stanza_t *st, const char *outer_ns)

@@ -34,6 +34,8 @@ struct tn_stanza {
     tn_stanza_t **kids;  /* owned array of children (elements and text) */
     size_t nkids, kids_cap;
     tn_stanza_t *parent; /* borrowed; NULL at the root */
+    char *wire;          /* root only, owned: see tn_stanza_wire_cache */
+    size_t wire_len;
 };
 
 /* Strings of a tree (names, namespaces, attribute values) are owned by it
@@ -78,7 +80,8 @@ char *tn_stanza_child_text(const tn_stanza_t *st, const char *name,
                            const char *ns);
 
 /* Appends st as XML to out. outer_ns is the default namespace in force
- * where st is written (TN_NS_CLIENT inside a c2s stream): an xmlns
+ * where st is written (TN_NS_CLIENT inside a c2s stream; never
+ * TN_NS_STREAM or the XML namespace): an xmlns
  * attribute is written only where an element's ns differs from its
  * context. Elements in TN_NS_STREAM are written with the "stream:" prefix,
  * which the stream header declares, and elements in the XML namespace with
@@ -86,6 +89,13 @@ char *tn_stanza_child_text(const tn_stanza_t *st, const char *name,
  * the output is always well-formed. */
 void tn_stanza_serialize(const tn_stanza_t *st, const char *outer_ns,
                          tn_buf_t *out);
+/* For fan-out, where one stanza goes to many recipients and only its 'to'
+ * differs: serializes st (a root in TN_NS_CLIENT) once, without 'to'.
+ * Until anything but the root's 'to' changes, tn_stanza_serialize with
+ * outer_ns TN_NS_CLIENT then copies those bytes, writing the current 'to'
+ * first, instead of walking the tree. Any other change drops the cache;
+ * copies do not carry it. */
+void tn_stanza_wire_cache(tn_stanza_t *st);
 /* Convenience: serializes into a fresh string (caller frees). */
 char *tn_stanza_to_string(const tn_stanza_t *st, const char *outer_ns);
 

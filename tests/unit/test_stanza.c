@@ -334,6 +334,86 @@ static void test_serialize_table(void **state)
     }
 }
 
+static char *ser(const tn_stanza_t *st)
+{
+    return tn_stanza_to_string(st, TN_NS_CLIENT);
+}
+
+/* The fan-out cache: the same bytes as a fresh serialization with the
+ * current 'to' first, dropped by any other change, not copied. */
+static void test_wire_cache(void **state)
+{
+    (void)state;
+    tn_stanza_t *m = tn_stanza_new("message", TN_NS_CLIENT);
+    tn_stanza_set_attr(m, "type", "groupchat");
+    tn_stanza_set_attr(m, "to", "a@x/1");
+    tn_stanza_set_attr(m, "from", "room@conf.x/n'ick");
+    tn_stanza_t *b = tn_stanza_add_child(m, "body", NULL);
+    tn_stanza_add_text(b, "hi <there>", 10);
+    tn_stanza_wire_cache(m);
+    assert_non_null(m->wire);
+    char *s = ser(m);
+    assert_string_equal(s, "<message to='a@x/1' type='groupchat' "
+                           "from='room@conf.x/n&apos;ick'><body>hi "
+                           "&lt;there&gt;</body></message>");
+    tn_free(s);
+    /* Another recipient: only 'to' changes, the cache stays. */
+    tn_stanza_set_attr(m, "to", "b@x/&");
+    assert_non_null(m->wire);
+    s = ser(m);
+    assert_string_equal(s, "<message to='b@x/&amp;' type='groupchat' "
+                           "from='room@conf.x/n&apos;ick'><body>hi "
+                           "&lt;there&gt;</body></message>");
+    tn_free(s);
+    /* No 'to' at all. */
+    tn_stanza_set_attr(m, "to", NULL);
+    s = ser(m);
+    assert_string_equal(s, "<message type='groupchat' "
+                           "from='room@conf.x/n&apos;ick'><body>hi "
+                           "&lt;there&gt;</body></message>");
+    tn_free(s);
+    /* Other outer namespaces never use it. */
+    s = tn_stanza_to_string(m, NULL);
+    assert_non_null(strstr(s, "xmlns='jabber:client'"));
+    tn_free(s);
+    /* A copy does not carry the cache. */
+    tn_stanza_t *c = tn_stanza_copy(m);
+    assert_null(c->wire);
+    tn_stanza_unref(c);
+    /* Each other change drops it, and the output follows the tree. */
+    tn_stanza_set_attr(m, "type", "chat");
+    assert_null(m->wire);
+    tn_stanza_wire_cache(m);
+    tn_stanza_set_attr(b, "xml:lang", "en"); /* below the root */
+    assert_null(m->wire);
+    tn_stanza_wire_cache(m);
+    tn_stanza_add_text(b, "!", 1);
+    assert_null(m->wire);
+    tn_stanza_wire_cache(m);
+    tn_stanza_t *x = tn_stanza_add_child(m, "x", "urn:x");
+    assert_null(m->wire);
+    tn_stanza_wire_cache(m);
+    tn_stanza_add_copy(x, b);
+    assert_null(m->wire);
+    tn_stanza_wire_cache(m);
+    tn_stanza_remove(m, x);
+    assert_null(m->wire);
+    tn_stanza_wire_cache(m);
+    tn_stanza_set_attr(m, "to", "c@x");
+    s = ser(m);
+    assert_string_equal(s, "<message to='c@x' type='chat' "
+                           "from='room@conf.x/n&apos;ick'><body "
+                           "xml:lang='en'>hi &lt;there&gt;!</body>"
+                           "</message>");
+    tn_free(s);
+    tn_stanza_unref(m);
+    /* Only roots in jabber:client are cached. */
+    tn_stanza_t *o = tn_stanza_new("query", "urn:x");
+    tn_stanza_wire_cache(o);
+    assert_null(o->wire);
+    tn_stanza_unref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_children_and_text),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_serialize_table),
+        cmocka_unit_test(test_wire_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
