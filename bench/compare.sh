@@ -43,7 +43,7 @@ CMDLINE="$(printf '%q ' "$0" "$@")"
 SETTINGS="QUICK ROUNDS SERVERS SCENARIOS LOGIN_USERS LOGIN_CLIENTS
     LOGIN_CONCURRENCY IDLE_USERS IDLE_HOLD CHAT_USERS CHAT_WINDOW
     CHAT_DURATION CHAT_WARMUP CHAT_RATE ROSTER_USERS ROSTER_CONTACTS
-    MUC_OCCUPANTS MUC_SENDERS MUC_RATE MUC_DURATION SOURCES DOMAIN MECH
+    MUC_OCCUPANTS MUC_LARGE_OCCUPANTS MUC_SENDERS MUC_RATE MUC_DURATION SOURCES DOMAIN MECH
     PASSWORD PIN RUN_TIMEOUT START_TIMEOUT SETTLE TERND TERNBENCH RESULTS
     REPORT KEEP_WORK TERN_MUC EJABBERD_BUSY_WAIT CERT_TYPE SWEEP_SIZES
     SWEEP_HOLD SWEEP_CONCURRENCY SWEEP_CHAT_USERS SWEEP_CHAT_RATE
@@ -60,7 +60,7 @@ q() { # q FULL QUICK -- the default for this run
 # name                       full      quick
 : "${ROUNDS:=$(q 3 1)}"
 : "${SERVERS:=tern prosody ejabberd}"
-: "${SCENARIOS:=login idle chat chat_rate roster muc sweep}"
+: "${SCENARIOS:=login idle chat chat_rate roster muc muc_large sweep}"
 : "${LOGIN_USERS:=$(q 200 100)}"      # accounts; each logs in
 : "${LOGIN_CLIENTS:=$(q 2000 400)}"    # ... LOGIN_CLIENTS/LOGIN_USERS times
 : "${LOGIN_CONCURRENCY:=$(q 50 50)}"
@@ -74,6 +74,7 @@ q() { # q FULL QUICK -- the default for this run
 : "${ROSTER_USERS:=$(q 200 60)}"
 : "${ROSTER_CONTACTS:=$(q 50 20)}"
 : "${MUC_OCCUPANTS:=$(q 100 30)}"
+: "${MUC_LARGE_OCCUPANTS:=$(q 1000 100)}"  # the muc_large scenario
 : "${MUC_SENDERS:=$(q 10 5)}"
 : "${MUC_RATE:=$(q 0 0)}"
 : "${MUC_DURATION:=$(q 20 5)}"
@@ -443,6 +444,7 @@ modules:
     access_persistent: all
     max_users: 10000
     history_size: 20
+    default_room_options: {max_users: 10000}
 EOF
     cat > "$d/ejabberdctl.cfg" <<EOF
 ERLANG_NODE=$node
@@ -526,8 +528,8 @@ bench_args() {
     roster) echo "roster --tls starttls --port $SRV_TLS_PORT" \
                 "--users $ROSTER_USERS --contacts $ROSTER_CONTACTS" \
                 "--setup-timeout $RUN_TIMEOUT" ;;
-    muc) echo "muc --tls none --port $SRV_PLAIN_PORT" \
-             "--occupants $MUC_OCCUPANTS --senders $MUC_SENDERS" \
+    muc|muc_large) echo "muc --tls none --port $SRV_PLAIN_PORT" \
+             "--occupants $(users "$1") --senders $MUC_SENDERS" \
              "--rate $MUC_RATE --duration $MUC_DURATION" \
              "--warmup $CHAT_WARMUP" ;;
     *) die "unknown scenario $1" ;;
@@ -538,7 +540,7 @@ bench_args() {
 # tern had MUC). The sweep runs against tern only (its purpose is tern's own scaling).
 supported() {
     case "$1:$2" in
-    tern:muc) [ "$TERN_MUC" = 1 ] ;;
+    tern:muc|tern:muc_large) [ "$TERN_MUC" = 1 ] ;;
     *:sweep) [ "$1" = tern ] ;;
     *) return 0 ;;
     esac
@@ -552,6 +554,7 @@ users() {
     chat|chat_rate) echo "$CHAT_USERS" ;;
     roster) echo "$ROSTER_USERS" ;;
     muc) echo "$MUC_OCCUPANTS" ;;
+    muc_large) echo "$MUC_LARGE_OCCUPANTS" ;;
     esac
 }
 

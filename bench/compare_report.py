@@ -422,7 +422,9 @@ SCEN = {
         ("lost", "lost", "", True),
     ]),
 }
-ORDER = ["login", "idle", "chat", "chat_rate", "roster", "muc"]
+SCEN["muc_large"] = ("muc_large: the muc scenario with 1,000 occupants",
+                     list(SCEN["muc"][1]))
+ORDER = ["login", "idle", "chat", "chat_rate", "roster", "muc", "muc_large"]
 # Shown in every table, without ratios: if the load generator saturates a
 # core, the server was not the bottleneck.
 for _t, _figs in SCEN.values():
@@ -449,6 +451,12 @@ TARGETS = [
     ("muc", "cpu_s_per_1000_stanzas", "ratio", 0.2, "ejabberd",
      "MUC fan-out: at most 1/5 of ejabberd's CPU per 1,000 delivered "
      "stanzas (belongs to the MUC issue)"),
+    ("muc_large", "cpu_s_per_1000_stanzas", "ratio", 0.2, "ejabberd",
+     "MUC fan-out at 1,000 occupants: at most 1/5 of ejabberd's CPU per "
+     "1,000 delivered stanzas (MUC issue)"),
+    ("muc", "lost", "abs", 0, None, "MUC: zero lost"),
+    ("muc_large", "lost", "abs", 0, None, "MUC at 1,000 occupants: zero "
+     "lost"),
 ]
 
 # The figures issue 4 quotes for Prosody 0.12 and ejabberd 23.01, shown
@@ -889,8 +897,8 @@ configurations are written by the script; in short:
 | credentials | SCRAM-SHA-1/-256 hashes, 4096 iterations | `internal_hashed`, `default_iteration_count = 4096` | `auth_password_format: scram` (SHA-1, 4096 iterations) |
 | storage | SQLite | internal (files) | Mnesia (default) |
 | logging | `log: {level: warn}` | `log = { warn = file }` | `loglevel: warning` |
-| modules | ping disco version roster presence offline blocking register time last vcard private contact caps | roster saslauth tls disco ping version time lastactivity vcard private blocklist register server_contact_info (+ presence, message, iq, offline, c2s built in); s2s off | mod_ping disco version roster offline privacy blocking register time last vcard private caps |
-| MUC | none yet | `Component "conference.<domain>" "muc"` | `mod_muc` on `conference.<domain>` |
+| modules | ping disco version roster presence offline blocking register time last vcard private contact caps muc | roster saslauth tls disco ping version time lastactivity vcard private blocklist register server_contact_info (+ presence, message, iq, offline, c2s built in); s2s off | mod_ping disco version roster offline privacy blocking register time last vcard private caps |
+| MUC | `muc: {host: conference.<domain>}` (rooms without an occupant limit) | `Component "conference.<domain>" "muc"` | `mod_muc` on `conference.<domain>`, `max_users: 10000` and `default_room_options: {max_users: 10000}` |
 | process | `ternd -c FILE` as root | `prosody -F --config FILE`, `run_as_root = true`, epoll backend (Lua 5.4) | `ejabberdctl foreground` with its own config, node name, Mnesia spool and distribution port, as the ejabberd user; Debian's `ejabberdctl` VM flags plus `+sbwt none +sbwtdcpu none +sbwtdio none` (see below) |
 | sampled processes | ternd | the Lua process | beam.smp |
 
