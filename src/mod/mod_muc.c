@@ -8,9 +8,7 @@
  *
  * Options: modules: {muc: {create_rooms: true, max_history: 50}}.
  * create_rooms: local users (of this server's hosts) may create rooms.
- * Not implemented yet (honest list in docs/ARCHITECTURE.md): room nick
- * registration, voice requests, IQ forwarding to occupants other than
- * XEP-0410 self-ping, serialize-once fan-out. */
+ * Room registration and voice requests are in muc_request.c. */
 #include <string.h>
 
 #include "core/router.h"
@@ -59,6 +57,13 @@ void muc_room_save(muc_room_t *r)
                          muc_store_done, NULL);
         tn_free(key);
     }
+    for (tn_hmap_entry_t *e = tn_hmap_first(&r->reg_nick, &it); e;
+         e = tn_hmap_next(&r->reg_nick, e, &it)) {
+        char *key = tn_sprintf("nick:%s", e->key);
+        tn_store_map_put(st, host, r->node, MUC_ROOM_MAP, key, e->value,
+                         strlen(e->value), muc_store_done, NULL);
+        tn_free(key);
+    }
     tn_store_map_put(st, host, MUC_ROOMS_USER, MUC_ROOMS_MAP, r->node, "1",
                      1, muc_store_done, NULL);
 }
@@ -90,6 +95,12 @@ static void muc_room_loaded(void *ud, int status, const tn_store_item_t *items,
             muc_aff_t a;
             if (muc_aff_parse(items[i].value, &a) == 0)
                 muc_room_set_aff(r, items[i].key + 4, a);
+        } else if (strncmp(items[i].key, "nick:", 5) == 0 &&
+                   items[i].len > 0 &&
+                   memchr(items[i].value, 0, items[i].len) == NULL) {
+            char *nick = tn_strndup(items[i].value, items[i].len);
+            muc_reg_set(r, items[i].key + 5, nick);
+            tn_free(nick);
         }
     }
     if (!ok || !r->cfg.persistent) {
@@ -200,8 +211,17 @@ static void room_disco_items(muc_room_t *r, tn_event_t *ev)
 static void room_iq(muc_room_t *r, tn_event_t *ev, const char *type)
 {
     int get = strcmp(type, "get") == 0;
+    if (!get && strcmp(type, "set") != 0)
+        return; /* results and errors: nothing of the room asked */
     tn_stanza_t *st = ev->stanza;
-    if (get && iq_payload(st, "query", TN_NS_DISCO_INFO)) {
+    tn_stanza_t *info = get ? tn_stanza_child(st, "query", TN_NS_DISCO_INFO)
+                            : NULL;
+    const char *node = info ? tn_stanza_attr(info, "node") : NULL;
+    if (node && strcmp(node, "x-roomuser-item") == 0)
+        return muc_reserved_nick_iq(r, ev);
+    if (node)
+        return tn_reply_error(ev, TN_ERR_CANCEL, "item-not-found");
+    if (info) {
         tn_stanza_t *res = tn_iq_result_new(ev);
         muc_room_disco_info(r, tn_stanza_add_child(res, "query",
                                                    TN_NS_DISCO_INFO));
@@ -217,23 +237,43 @@ static void room_iq(muc_room_t *r, tn_event_t *ev, const char *type)
         return muc_admin_iq(r, ev);
     if (iq_payload(st, "query", MUC_NS_OWNER))
         return muc_owner_iq(r, ev);
-    if (get || strcmp(type, "set") == 0)
-        tn_reply_error(ev, TN_ERR_CANCEL, "feature-not-implemented");
+    if (iq_payload(st, "query", TN_NS_REGISTER))
+        return muc_register_iq(r, ev);
+    tn_reply_error(ev, TN_ERR_CANCEL, "feature-not-implemented");
 }
 
-/* An IQ to an occupant JID: XEP-0410 self-ping is answered here. */
+/* An IQ to an occupant JID. XEP-0410 self-ping is answered here; other
+ * requests pass to the addressed occupant's real JID from the sender's
+ * occupant JID, as private messages do, and answers come back the same
+ * way: the addresses alone route them, ids unchanged. Only occupants
+ * take part; what others send gets not-acceptable (requests) or is
+ * dropped (answers). */
 static void occupant_iq(muc_room_t *r, tn_event_t *ev, const char *type)
 {
-    if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
-        return;
+    int request = strcmp(type, "get") == 0 || strcmp(type, "set") == 0;
     muc_occ_t *me = muc_room_occ_by_jid(r, ev->from->full);
-    if (!me)
-        return tn_reply_error(ev, TN_ERR_CANCEL, "not-acceptable");
+    if (!me) {
+        if (request)
+            tn_reply_error(ev, TN_ERR_CANCEL, "not-acceptable");
+        return;
+    }
     if (strcmp(type, "get") == 0 &&
         iq_payload(ev->stanza, "ping", TN_NS_PING) &&
         strcmp(me->nick, ev->to->resource) == 0)
         return tn_reply_result(ev);
-    tn_reply_error(ev, TN_ERR_CANCEL, "service-unavailable");
+    muc_occ_t *dest = tn_hmap_get(&r->by_nick, ev->to->resource);
+    if (!dest) {
+        if (request)
+            tn_reply_error(ev, TN_ERR_CANCEL, "item-not-found");
+        return;
+    }
+    tn_stanza_t *fwd = tn_stanza_copy(ev->stanza);
+    char *from = tn_sprintf("%s/%s", r->jid, me->nick);
+    tn_stanza_set_attr(fwd, "from", from);
+    tn_stanza_set_attr(fwd, "to", dest->jid);
+    tn_free(from);
+    tn_route(r->svc->srv, fwd, NULL);
+    tn_stanza_unref(fwd);
 }
 
 static int is_type(const tn_stanza_t *st, const char *type)

@@ -8,7 +8,8 @@
  * configuration, subject and a ring of recent groupchat messages.
  * Persistent rooms are written to the store (map "muc" of user
  * <room>@<service>: key "room" holds the configuration and subject as
- * XML, keys "aff:<bare JID>" the affiliations) and listed in the map
+ * XML, keys "aff:<bare JID>" the affiliations, keys "nick:<bare JID>"
+ * the nicks reserved by registration) and listed in the map
  * "muc_rooms" of user "@rooms"; they are read back at start. Everything
  * runs on the loop thread. */
 #ifndef TN_MOD_MUC_H
@@ -27,6 +28,8 @@
 #define MUC_NS_OWNER "http://jabber.org/protocol/muc#owner"
 #define MUC_NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
 #define MUC_NS_CONFERENCE "jabber:x:conference"
+#define MUC_NS_REQUEST "http://jabber.org/protocol/muc#request"
+#define MUC_NS_REGISTER "http://jabber.org/protocol/muc#register"
 
 /* Ordered: a higher value has every power of a lower one. */
 typedef enum {
@@ -75,6 +78,7 @@ typedef struct muc_occ {
     char *bare;          /* owned real bare JID */
     muc_role_t role;
     tn_stanza_t *pres;   /* owned: the occupant's last presence, as sent */
+    time_t voice_asked;  /* last voice request forwarded (7.13), or 0 */
     char id[24];         /* XEP-0421 occupant id */
 } muc_occ_t;
 
@@ -94,6 +98,8 @@ typedef struct muc_room {
     muc_config_t cfg;
     int locked;          /* created, waiting for its owner's configuration */
     tn_hmap_t affs;      /* bare JID -> (void *)(uintptr_t)muc_aff_t */
+    tn_hmap_t reg_nick;  /* bare JID -> its reserved nick (owned), 7.10 */
+    tn_hmap_t reg_owner; /* reserved nick -> bare JID (owned) */
     tn_hmap_t by_nick;   /* nick -> muc_occ_t* (owned) */
     tn_hmap_t by_jid;    /* real full JID -> muc_occ_t* (borrowed) */
     size_t nocc;
@@ -155,7 +161,33 @@ const char *muc_role_name(muc_role_t r);
 int muc_aff_parse(const char *s, muc_aff_t *out);
 int muc_role_parse(const char *s, muc_role_t *out);
 
+/* ---- muc_request.c ---- */
+/* The nick bare reserved in r, or NULL; the bare JID that reserved nick,
+ * or NULL. */
+const char *muc_reg_nick(const muc_room_t *r, const char *bare);
+const char *muc_reg_owner(const muc_room_t *r, const char *nick);
+/* Reserves nick for bare (NULL: releases bare's nick). Not saved. */
+void muc_reg_set(muc_room_t *r, const char *bare, const char *nick);
+/* jabber:iq:register to the room (7.10). */
+void muc_register_iq(muc_room_t *r, tn_event_t *ev);
+/* disco#info node x-roomuser-item: the sender's reserved nick (7.11). */
+void muc_reserved_nick_iq(muc_room_t *r, tn_event_t *ev);
+/* A message to the room with a muc#request form: a visitor asking for
+ * voice (7.13) or a moderator's answer (8.6). Returns 0 when st carries
+ * no such form (not handled). */
+int muc_voice_message(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from);
+
 /* ---- muc_admin.c ---- */
+/* Data forms: adds a field (type, label, value may be NULL); the value
+ * of field var in a form (caller frees), or NULL. */
+tn_stanza_t *muc_form_field(tn_stanza_t *x, const char *var,
+                            const char *type, const char *label,
+                            const char *value);
+char *muc_form_value(const tn_stanza_t *x, const char *var);
+/* Sets bare's affiliation, saves the room and applies the change to its
+ * present occupants (removal with 301/321, new role broadcast). */
+void muc_admin_set_aff(muc_room_t *r, const char *bare, muc_aff_t aff,
+                       const char *actor, const char *reason);
 void muc_admin_iq(muc_room_t *r, tn_event_t *ev);
 void muc_owner_iq(muc_room_t *r, tn_event_t *ev);
 /* The muc#roominfo / disco#info of a room. */

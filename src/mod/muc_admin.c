@@ -40,9 +40,9 @@ void muc_config_release(muc_config_t *c)
 
 /* ---- data forms --------------------------------------------------------- */
 
-static tn_stanza_t *form_field(tn_stanza_t *x, const char *var,
-                               const char *type, const char *label,
-                               const char *value)
+tn_stanza_t *muc_form_field(tn_stanza_t *x, const char *var,
+                            const char *type, const char *label,
+                            const char *value)
 {
     tn_stanza_t *f = tn_stanza_add_child(x, "field", NULL);
     tn_stanza_set_attr(f, "var", var);
@@ -65,8 +65,7 @@ static void form_option(tn_stanza_t *f, const char *label, const char *value)
     tn_stanza_add_text(v, value, strlen(value));
 }
 
-/* The value of field var in a submitted form (caller frees), or NULL. */
-static char *form_value(const tn_stanza_t *x, const char *var)
+char *muc_form_value(const tn_stanza_t *x, const char *var)
 {
     for (size_t i = 0; i < x->nkids; i++) {
         tn_stanza_t *f = x->kids[i];
@@ -89,47 +88,48 @@ static tn_stanza_t *config_form(const muc_room_t *r)
     tn_stanza_set_attr(x, "type", "form");
     tn_stanza_t *t = tn_stanza_add_child(x, "title", NULL);
     tn_stanza_add_text(t, "Room configuration", 18);
-    form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_CONFIG);
-    form_field(x, "muc#roomconfig_roomname", "text-single", "Name", c->name);
-    form_field(x, "muc#roomconfig_roomdesc", "text-single", "Description",
-               c->desc);
-    form_field(x, "muc#roomconfig_persistentroom", "boolean",
-               "Persistent", c->persistent ? "1" : "0");
-    form_field(x, "muc#roomconfig_publicroom", "boolean",
-               "Listed in the directory", c->public_ ? "1" : "0");
-    form_field(x, "muc#roomconfig_membersonly", "boolean", "Members only",
-               c->members_only ? "1" : "0");
-    form_field(x, "muc#roomconfig_moderatedroom", "boolean", "Moderated",
-               c->moderated ? "1" : "0");
-    form_field(x, "muc#roomconfig_passwordprotectedroom", "boolean",
-               "Password protected", c->password_protected ? "1" : "0");
-    form_field(x, "muc#roomconfig_roomsecret", "text-private", "Password",
-               c->password);
+    muc_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_CONFIG);
+    muc_form_field(x, "muc#roomconfig_roomname", "text-single", "Name",
+                   c->name);
+    muc_form_field(x, "muc#roomconfig_roomdesc", "text-single", "Description",
+                   c->desc);
+    muc_form_field(x, "muc#roomconfig_persistentroom", "boolean",
+                   "Persistent", c->persistent ? "1" : "0");
+    muc_form_field(x, "muc#roomconfig_publicroom", "boolean",
+                   "Listed in the directory", c->public_ ? "1" : "0");
+    muc_form_field(x, "muc#roomconfig_membersonly", "boolean", "Members only",
+                   c->members_only ? "1" : "0");
+    muc_form_field(x, "muc#roomconfig_moderatedroom", "boolean", "Moderated",
+                   c->moderated ? "1" : "0");
+    muc_form_field(x, "muc#roomconfig_passwordprotectedroom", "boolean",
+                   "Password protected", c->password_protected ? "1" : "0");
+    muc_form_field(x, "muc#roomconfig_roomsecret", "text-private", "Password",
+                   c->password);
     char buf[16];
     snprintf(buf, sizeof buf, "%d", c->max_users);
-    tn_stanza_t *f = form_field(x, "muc#roomconfig_maxusers", "list-single",
-                                "Maximum occupants",
-                                c->max_users ? buf : "none");
+    tn_stanza_t *f = muc_form_field(x, "muc#roomconfig_maxusers", "list-single",
+                                    "Maximum occupants",
+                                    c->max_users ? buf : "none");
     static const char *const maxes[] = {"10", "20", "30", "50", "100",
                                         "200", "500", "1000"};
     form_option(f, "no limit", "none");
     for (size_t i = 0; i < sizeof maxes / sizeof *maxes; i++)
         form_option(f, maxes[i], maxes[i]);
-    f = form_field(x, "muc#roomconfig_whois", "list-single",
-                   "Who may see real JIDs",
-                   c->whois_anyone ? "anyone" : "moderators");
+    f = muc_form_field(x, "muc#roomconfig_whois", "list-single",
+                       "Who may see real JIDs",
+                       c->whois_anyone ? "anyone" : "moderators");
     form_option(f, "Moderators only", "moderators");
     form_option(f, "Anyone", "anyone");
     snprintf(buf, sizeof buf, "%d", c->history_len);
-    form_field(x, "muc#maxhistoryfetch", "text-single",
-               "Messages of history for new occupants", buf);
-    form_field(x, "muc#roomconfig_allowinvites", "boolean",
-               "Occupants may invite", c->allow_invites ? "1" : "0");
-    form_field(x, "muc#roomconfig_changesubject", "boolean",
-               "Occupants may change the subject",
-               c->change_subject ? "1" : "0");
-    f = form_field(x, "muc#roomconfig_allowpm", "list-single",
-                   "Who may send private messages", pm_names[c->allow_pm]);
+    muc_form_field(x, "muc#maxhistoryfetch", "text-single",
+                   "Messages of history for new occupants", buf);
+    muc_form_field(x, "muc#roomconfig_allowinvites", "boolean",
+                   "Occupants may invite", c->allow_invites ? "1" : "0");
+    muc_form_field(x, "muc#roomconfig_changesubject", "boolean",
+                   "Occupants may change the subject",
+                   c->change_subject ? "1" : "0");
+    f = muc_form_field(x, "muc#roomconfig_allowpm", "list-single",
+                       "Who may send private messages", pm_names[c->allow_pm]);
     for (int i = 3; i >= 0; i--)
         form_option(f, pm_names[i], pm_names[i]);
     return x;
@@ -174,22 +174,22 @@ static int config_apply(muc_config_t *c, const tn_stanza_t *x, int max_hist)
                   &c->change_subject};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof bools / sizeof *bools; i++) {
-        char *v = form_value(x, bools[i]);
+        char *v = muc_form_value(x, bools[i]);
         rc = parse_bool(v, dst[i]);
         tn_free(v);
     }
-    char *v = form_value(x, "muc#roomconfig_maxusers");
+    char *v = muc_form_value(x, "muc#roomconfig_maxusers");
     if (rc == 0 && v)
         rc = strcmp(v, "none") == 0 ? (c->max_users = 0, 0)
                                     : parse_int(v, 1, 1000000, &c->max_users);
     tn_free(v);
-    v = form_value(x, "muc#maxhistoryfetch");
+    v = muc_form_value(x, "muc#maxhistoryfetch");
     if (!v)
-        v = form_value(x, "muc#roomconfig_historylength");
+        v = muc_form_value(x, "muc#roomconfig_historylength");
     if (rc == 0)
         rc = parse_int(v, 0, max_hist, &c->history_len);
     tn_free(v);
-    v = form_value(x, "muc#roomconfig_whois");
+    v = muc_form_value(x, "muc#roomconfig_whois");
     if (rc == 0 && v) {
         if (strcmp(v, "anyone") == 0)
             c->whois_anyone = 1;
@@ -199,7 +199,7 @@ static int config_apply(muc_config_t *c, const tn_stanza_t *x, int max_hist)
             rc = -1;
     }
     tn_free(v);
-    v = form_value(x, "muc#roomconfig_allowpm");
+    v = muc_form_value(x, "muc#roomconfig_allowpm");
     if (rc == 0 && v) {
         int found = 0;
         for (int i = 0; i < 4; i++)
@@ -216,7 +216,7 @@ static int config_apply(muc_config_t *c, const tn_stanza_t *x, int max_hist)
                                        "muc#roomconfig_roomsecret"};
     char **sdst[] = {&c->name, &c->desc, &c->password};
     for (size_t i = 0; rc == 0 && i < 3; i++) {
-        v = form_value(x, strs[i]);
+        v = muc_form_value(x, strs[i]);
         if (v) {
             tn_free(*sdst[i]);
             *sdst[i] = *v ? v : NULL;
@@ -311,6 +311,8 @@ void muc_room_disco_info(muc_room_t *r, tn_stanza_t *q)
         MUC_NS,
         TN_NS_DISCO_INFO,
         MUC_NS_OCCUPANT_ID,
+        TN_NS_REGISTER,
+        MUC_NS_REQUEST,
         c->public_ ? "muc_public" : "muc_hidden",
         c->persistent ? "muc_persistent" : "muc_temporary",
         c->members_only ? "muc_membersonly" : "muc_open",
@@ -323,16 +325,16 @@ void muc_room_disco_info(muc_room_t *r, tn_stanza_t *q)
                            features[i]);
     tn_stanza_t *x = tn_stanza_add_child(q, "x", TN_NS_DATA);
     tn_stanza_set_attr(x, "type", "result");
-    form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_INFO);
-    form_field(x, "muc#roominfo_description", NULL, "Description",
-               c->desc ? c->desc : "");
+    muc_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_INFO);
+    muc_form_field(x, "muc#roominfo_description", NULL, "Description",
+                   c->desc ? c->desc : "");
     char buf[24];
     snprintf(buf, sizeof buf, "%zu", r->nocc);
-    form_field(x, "muc#roominfo_occupants", NULL, "Occupants", buf);
-    form_field(x, "muc#roominfo_subject", NULL, "Subject",
-               r->subject ? r->subject : "");
-    form_field(x, "muc#roomconfig_changesubject", "boolean", NULL,
-               c->change_subject ? "1" : "0");
+    muc_form_field(x, "muc#roominfo_occupants", NULL, "Occupants", buf);
+    muc_form_field(x, "muc#roominfo_subject", NULL, "Subject",
+                   r->subject ? r->subject : "");
+    muc_form_field(x, "muc#roomconfig_changesubject", "boolean", NULL,
+                   c->change_subject ? "1" : "0");
 }
 
 /* ---- muc#owner ---------------------------------------------------------- */
@@ -617,7 +619,16 @@ static void admin_apply(muc_room_t *r, admin_change_t *ch, const char *actor)
         }
         return;
     }
-    muc_room_set_aff(r, ch->bare, ch->aff);
+    muc_admin_set_aff(r, ch->bare, ch->aff, actor, ch->reason);
+}
+
+void muc_admin_set_aff(muc_room_t *r, const char *bare, muc_aff_t aff,
+                       const char *actor, const char *reason)
+{
+    muc_room_set_aff(r, bare, aff);
+    /* 9.1: an outcast's reserved nick is released. */
+    if (aff == MUC_AFF_OUTCAST)
+        muc_reg_set(r, bare, NULL);
     muc_room_save(r);
     /* Present occupants with that bare JID (9.x). */
     for (;;) {
@@ -626,26 +637,26 @@ static void admin_apply(muc_room_t *r, admin_change_t *ch, const char *actor)
         for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
              e = tn_hmap_next(&r->by_nick, e, &it)) {
             muc_occ_t *o = e->value;
-            if (strcmp(o->bare, ch->bare) == 0 &&
-                (ch->aff == MUC_AFF_OUTCAST ||
-                 (r->cfg.members_only && ch->aff < MUC_AFF_MEMBER))) {
+            if (strcmp(o->bare, bare) == 0 &&
+                (aff == MUC_AFF_OUTCAST ||
+                 (r->cfg.members_only && aff < MUC_AFF_MEMBER))) {
                 hit = o;
                 break;
             }
         }
         if (!hit)
             break;
-        muc_room_remove(r, hit, ch->aff == MUC_AFF_OUTCAST ? 301 : 321,
-                        actor, ch->reason, NULL);
+        muc_room_remove(r, hit, aff == MUC_AFF_OUTCAST ? 301 : 321, actor,
+                        reason, NULL);
     }
     size_t it;
     for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
          e = tn_hmap_next(&r->by_nick, e, &it)) {
         muc_occ_t *o = e->value;
-        if (strcmp(o->bare, ch->bare) != 0)
+        if (strcmp(o->bare, bare) != 0)
             continue;
-        o->role = muc_room_default_role(r, ch->aff);
-        muc_room_broadcast_presence(r, o, NULL, 0, actor, ch->reason);
+        o->role = muc_room_default_role(r, aff);
+        muc_room_broadcast_presence(r, o, NULL, 0, actor, reason);
     }
 }
 

@@ -65,6 +65,8 @@ muc_room_t *muc_room_new(muc_service_t *svc, const char *node)
     r->jid = tn_sprintf("%s@%s", node, svc->host);
     muc_config_defaults(&r->cfg);
     tn_hmap_init(&r->affs);
+    tn_hmap_init(&r->reg_nick);
+    tn_hmap_init(&r->reg_owner);
     tn_hmap_init(&r->by_nick);
     tn_hmap_init(&r->by_jid);
     tn_random_bytes(r->secret, sizeof r->secret);
@@ -91,6 +93,14 @@ void muc_room_free(muc_room_t *r)
     tn_hmap_release(&r->by_nick);
     tn_hmap_release(&r->by_jid);
     tn_hmap_release(&r->affs);
+    for (tn_hmap_entry_t *e = tn_hmap_first(&r->reg_nick, &it); e;
+         e = tn_hmap_next(&r->reg_nick, e, &it))
+        tn_free(e->value);
+    for (tn_hmap_entry_t *e = tn_hmap_first(&r->reg_owner, &it); e;
+         e = tn_hmap_next(&r->reg_owner, e, &it))
+        tn_free(e->value);
+    tn_hmap_release(&r->reg_nick);
+    tn_hmap_release(&r->reg_owner);
     for (size_t i = 0; i < r->hist_len; i++)
         tn_stanza_unref(r->hist[(r->hist_head + i) % r->hist_cap].msg);
     tn_free(r->hist);
@@ -528,7 +538,9 @@ static void room_join(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
     if (aff == MUC_AFF_OUTCAST)
         return join_error(r, st, TN_ERR_AUTH, "forbidden");
     muc_occ_t *same = tn_hmap_get(&r->by_nick, nick);
-    if (same)
+    const char *holder = muc_reg_owner(r, nick);
+    /* 7.2.9, 7.11: a nick in use, or reserved by someone else. */
+    if (same || (holder && strcmp(holder, from->bare) != 0))
         return join_error(r, st, TN_ERR_CANCEL, "conflict");
     if (r->cfg.members_only && aff < MUC_AFF_MEMBER)
         return join_error(r, st, TN_ERR_AUTH, "registration-required");
@@ -577,7 +589,8 @@ static void nick_change(muc_room_t *r, muc_occ_t *occ, tn_stanza_t *st,
                         const char *nick)
 {
     muc_occ_t *other = tn_hmap_get(&r->by_nick, nick);
-    if (other)
+    const char *holder = muc_reg_owner(r, nick);
+    if (other || (holder && strcmp(holder, occ->bare) != 0))
         return join_error(r, st, TN_ERR_CANCEL, "conflict");
     int codes[1] = {303};
     broadcast_unavailable(r, occ, codes, 1, NULL, NULL, nick, NULL, NULL);
@@ -792,6 +805,9 @@ void muc_room_message(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
         return invite(r, occ, st, ux, from);
     if (ux && tn_stanza_child(ux, "decline", MUC_NS_USER))
         return decline(r, ux, from);
+    if ((!type || strcmp(type, "normal") == 0) &&
+        muc_voice_message(r, st, from))
+        return;
     if (!type || strcmp(type, "groupchat") != 0)
         return message_error(r, st, TN_ERR_MODIFY, "bad-request");
     if (!occ)
