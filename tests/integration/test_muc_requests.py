@@ -3,8 +3,9 @@ clients: registration with a room (7.10: the form, nick reservation,
 membership, conflicts, refusals, unregistering, persistence across a
 restart), the reserved nick discovered through disco (7.11), voice
 requests and their approval (7.13, 8.6), IQs passed between occupants
-with the real JIDs hidden, and a table of permission denials for every
-role and affiliation (XEP-0045 5.1, 5.2)."""
+with the real JIDs hidden, direct invitations (XEP-0249) passing through,
+and a table of permission denials for every role and affiliation
+(XEP-0045 5.1, 5.2)."""
 
 import time
 
@@ -480,3 +481,19 @@ def test_permission_denials(users):
     assert {i.get('nick') for i in res.iter(q(NS_MUC_ADMIN, 'item'))} == \
         {'mem', 'part'}
     assert members(o, room) == {jids['mem']}
+
+
+# -- direct invitations (XEP-0249) ------------------------------------------
+
+def test_direct_invitation_passes_through(users):
+    a, b = users(), users()
+    room = new_room()
+    create_instant(a, room, 'owner')
+    a.send("<message to='%s'><x xmlns='jabber:x:conference' jid='%s' "
+           "reason='join us' password='pw'/></message>" % (b.jid, room))
+    m = b.wait_for(lambda e: is_message(e) and e.find(
+        q('jabber:x:conference', 'x')) is not None)
+    x = m.find(q('jabber:x:conference', 'x'))
+    assert m.get('from') == a.jid
+    assert (x.get('jid'), x.get('reason'), x.get('password')) == \
+        (room, 'join us', 'pw')
