@@ -158,6 +158,49 @@ static void xml_check_roundtrip(const tn_stanza_t *st,
     tn_buf_release(&b);
 }
 
+/* The fan-out cache (tn_stanza_wire_cache) gives the bytes of a plain
+ * serialization with 'to' written first: "<name" + " to='..'" (as the
+ * serializer writes that attribute alone) + the plain serialization of
+ * the stanza without 'to', past its "<name". */
+static void xml_check_wire(const tn_stanza_t *st)
+{
+    if (strcmp(st->ns, TN_NS_CLIENT) != 0)
+        return;
+    tn_stanza_t *c = tn_stanza_copy(st);
+    tn_stanza_wire_cache(c);
+    if (!c->wire)
+        fuzz_fail("xml", "no wire cache for a jabber:client root");
+    char *got = tn_stanza_to_string(c, TN_NS_CLIENT);
+    const char *to = tn_stanza_attr(st, "to");
+    tn_stanza_set_attr(c, "to", NULL); /* drops nothing: 'to' is outside */
+    if (!c->wire)
+        fuzz_fail("xml", "changing 'to' dropped the wire cache");
+    tn_stanza_t *plain = tn_stanza_copy(c);
+    char *rest = tn_stanza_to_string(plain, TN_NS_CLIENT);
+    tn_buf_t want;
+    tn_buf_init(&want);
+    size_t head = 1 + strlen(st->name);
+    tn_buf_append(&want, rest, head);
+    if (to) {
+        tn_stanza_t *t = tn_stanza_new(st->name, TN_NS_CLIENT);
+        tn_stanza_set_attr(t, "to", to);
+        char *ts = tn_stanza_to_string(t, TN_NS_CLIENT); /* <n to='..'/> */
+        tn_buf_append(&want, ts + head, strlen(ts) - head - 2);
+        tn_free(ts);
+        tn_stanza_unref(t);
+    }
+    tn_buf_puts(&want, rest + head);
+    if (strcmp(got, want.data) != 0) {
+        fprintf(stderr, "cached: %s\nplain:  %s\n", got, want.data);
+        fuzz_fail("xml", "wire cache differs from the serializer");
+    }
+    tn_buf_release(&want);
+    tn_free(rest);
+    tn_free(got);
+    tn_stanza_unref(plain);
+    tn_stanza_unref(c);
+}
+
 /* The reset or stop the flags ask for, from inside a callback. */
 static void xml_act(struct xml_run *r)
 {
@@ -199,6 +242,7 @@ static void xml_on_stanza(void *ud, tn_stanza_t *st)
     tn_stanza_unref(c);
 
     xml_check_roundtrip(st, &r->lim);
+    xml_check_wire(st);
 
     tn_buf_append(&r->log, "S ", 2);
     tn_stanza_serialize(st, TN_NS_CLIENT, &r->log);

@@ -123,6 +123,8 @@ class Server:
                                      stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log,
                                      cwd=str(self.dir))
+        # A restarted server is live again: stopped and checked at teardown.
+        self.returncode = None
         LIVE.append(self)
         STARTED.append(self)
         deadline = time.monotonic() + timeout
