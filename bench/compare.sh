@@ -43,7 +43,7 @@ CMDLINE="$(printf '%q ' "$0" "$@")"
 SETTINGS="QUICK ROUNDS SERVERS SCENARIOS LOGIN_USERS LOGIN_CLIENTS
     LOGIN_CONCURRENCY IDLE_USERS IDLE_HOLD CHAT_USERS CHAT_WINDOW
     CHAT_DURATION CHAT_WARMUP CHAT_RATE ROSTER_USERS ROSTER_CONTACTS
-    MUC_OCCUPANTS MUC_LARGE_OCCUPANTS MUC_SENDERS MUC_RATE MUC_DURATION SOURCES DOMAIN MECH
+    MUC_OCCUPANTS MUC_LARGE_OCCUPANTS MUC_JOIN_TIMEOUT MUC_SENDERS MUC_RATE MUC_DURATION SOURCES DOMAIN MECH
     PASSWORD PIN RUN_TIMEOUT START_TIMEOUT SETTLE TERND TERNBENCH RESULTS
     REPORT KEEP_WORK TERN_MUC EJABBERD_BUSY_WAIT CERT_TYPE SWEEP_SIZES
     SWEEP_HOLD SWEEP_CONCURRENCY SWEEP_CHAT_USERS SWEEP_CHAT_RATE
@@ -75,6 +75,9 @@ q() { # q FULL QUICK -- the default for this run
 : "${ROSTER_CONTACTS:=$(q 50 20)}"
 : "${MUC_OCCUPANTS:=$(q 100 30)}"
 : "${MUC_LARGE_OCCUPANTS:=$(q 1000 100)}"  # the muc_large scenario
+# Seconds for all occupants to be in the room (not measured): a thousand
+# joining at once cost each server n^2 presence stanzas first.
+: "${MUC_JOIN_TIMEOUT:=$(q 300 60)}"
 : "${MUC_SENDERS:=$(q 10 5)}"
 : "${MUC_RATE:=$(q 0 0)}"
 : "${MUC_DURATION:=$(q 20 5)}"
@@ -461,7 +464,11 @@ launch_ejabberd() {
     local d=$SRV_DIR node=$EJ_NODE
     # As the ejabberd user (ejabberdctl would su to it anyway), with its
     # own node name, Mnesia spool and distribution port (no epmd daemon).
-    setsid "${PIN_SRV[@]}" runuser -u ejabberd -- env HOME="$d" \
+    # setpriv, not runuser: runuser's PAM session (pam_limits) would reset
+    # the descriptor limit to 1024, and ejabberd could not accept more
+    # than about 1,000 connections where the others get `ulimit -Hn`.
+    setsid "${PIN_SRV[@]}" setpriv --reuid ejabberd --regid ejabberd \
+        --init-groups env HOME="$d" \
         /usr/sbin/ejabberdctl --config-dir "$d" \
         --config "$d/ejabberd.yml" --ctl-config "$d/ejabberdctl.cfg" \
         --logs "$d/log" --spool "$d/spool" foreground \
@@ -531,7 +538,7 @@ bench_args() {
     muc|muc_large) echo "muc --tls none --port $SRV_PLAIN_PORT" \
              "--occupants $(users "$1") --senders $MUC_SENDERS" \
              "--rate $MUC_RATE --duration $MUC_DURATION" \
-             "--warmup $CHAT_WARMUP" ;;
+             "--warmup $CHAT_WARMUP --join-timeout $MUC_JOIN_TIMEOUT" ;;
     *) die "unknown scenario $1" ;;
     esac
 }
