@@ -23,6 +23,9 @@
 # held runs chat at a fixed rate from a second ternbench process (its own
 # accounts, plain TCP): server CPU per 1,000 messages, p99, lost.
 #
+# The scenarios `muc` and `muc_large` are the same room fan-out with
+# MUC_OCCUPANTS (100) and MUC_LARGE_OCCUPANTS (1,000) occupants.
+#
 # Usage:  bench/compare.sh            full run (three rounds, about 1 hour)
 #         QUICK=1 bench/compare.sh    small sizes, one round (minutes)
 #         SERVERS="tern ejabberd" SCENARIOS="chat idle" bench/compare.sh
