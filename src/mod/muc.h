@@ -4,7 +4,8 @@
  * affiliations, configuration, destruction).
  *
  * Model: a service owns rooms by localpart; a room owns its occupants by
- * nick (and by real full JID), its affiliations by bare JID, its
+ * nick (and by each real full JID: one user's clients may share a nick,
+ * one occupant with several sessions), its affiliations by bare JID, its
  * configuration, subject and a ring of recent groupchat messages.
  * Persistent rooms are written to the store (map "muc" of user
  * <room>@<service>: key "room" holds the configuration and subject as
@@ -74,7 +75,11 @@ typedef struct muc_config {
 
 typedef struct muc_occ {
     char *nick;          /* owned */
-    char *jid;           /* owned real full JID */
+    char *jid;           /* owned real full JID: the occupant's first
+                            session */
+    char **more;         /* owned: the further sessions of the same bare
+                            JID under this nick (multi-session nicks) */
+    size_t nmore;
     char *bare;          /* owned real bare JID */
     muc_role_t role;
     tn_stanza_t *pres;   /* owned: the occupant's last presence, as sent */
@@ -134,6 +139,11 @@ void muc_room_set_aff(muc_room_t *r, const char *bare, muc_aff_t aff);
 /* The role an affiliation gets on entering. */
 muc_role_t muc_room_default_role(const muc_room_t *r, muc_aff_t aff);
 muc_occ_t *muc_room_occ_by_jid(const muc_room_t *r, const char *full);
+/* Sends m to every session of occupant `to`, setting 'to' for each;
+ * returns the stanza to go on with (m, or a copy when the router kept m),
+ * which the caller unrefs. */
+tn_stanza_t *muc_occ_deliver(muc_room_t *r, tn_stanza_t *m,
+                             const muc_occ_t *to);
 
 /* The first presence to a room that does not exist yet: creates it with
  * the sender as owner, locked until configured (XEP-0045 10.1). */

@@ -221,10 +221,7 @@ static void voice_forward(muc_room_t *r, muc_occ_t *occ)
         muc_occ_t *mod = e->value;
         if (mod->role != MUC_ROLE_MODERATOR)
             continue;
-        tn_stanza_t *one = tn_stanza_copy(m);
-        tn_stanza_set_attr(one, "to", mod->jid);
-        tn_route(r->svc->srv, one, NULL);
-        tn_stanza_unref(one);
+        tn_stanza_unref(muc_occ_deliver(r, tn_stanza_copy(m), mod));
         n++;
     }
     tn_stanza_unref(m);

@@ -77,6 +77,9 @@ muc_room_t *muc_room_new(muc_service_t *svc, const char *node)
 
 static void occ_free(muc_occ_t *o)
 {
+    for (size_t i = 0; i < o->nmore; i++)
+        tn_free(o->more[i]);
+    tn_free(o->more);
     tn_free(o->nick);
     tn_free(o->jid);
     tn_free(o->bare);
@@ -207,6 +210,21 @@ static tn_stanza_t *fanout_send(muc_room_t *r, tn_stanza_t *m,
     return fresh;
 }
 
+tn_stanza_t *muc_occ_deliver(muc_room_t *r, tn_stanza_t *m,
+                             const muc_occ_t *to)
+{
+    m = fanout_send(r, m, to->jid);
+    for (size_t i = 0; i < to->nmore; i++)
+        m = fanout_send(r, m, to->more[i]);
+    return m;
+}
+
+/* Sends m (the caller's reference is dropped) to every session of to. */
+static void occ_send(muc_room_t *r, tn_stanza_t *m, const muc_occ_t *to)
+{
+    tn_stanza_unref(muc_occ_deliver(r, m, to));
+}
+
 static void add_status(tn_stanza_t *x, int code)
 {
     char buf[8];
@@ -286,17 +304,15 @@ void muc_room_broadcast_presence(muc_room_t *r, muc_occ_t *occ,
          e = tn_hmap_next(&r->by_nick, e, &it)) {
         muc_occ_t *to = e->value;
         if (to == occ) {
-            tn_stanza_t *p = occ_presence(r, occ, to, 0, codes, ncodes,
-                                          actor, reason, NULL, NULL);
-            room_send(r, p);
-            tn_stanza_unref(p);
+            occ_send(r, occ_presence(r, occ, to, 0, codes, ncodes, actor,
+                                     reason, NULL, NULL), occ);
             continue;
         }
         int k = can_see_jids(r, to);
         if (!variant[k])
             variant[k] = occ_presence(r, occ, to, 0, codes, ncodes, actor,
                                       reason, NULL, NULL);
-        variant[k] = fanout_send(r, variant[k], to->jid);
+        variant[k] = muc_occ_deliver(r, variant[k], to);
     }
     tn_stanza_unref(variant[0]);
     tn_stanza_unref(variant[1]);
@@ -328,11 +344,10 @@ static void broadcast_unavailable(muc_room_t *r, muc_occ_t *occ,
                 tn_stanza_add_copy(p, status);
         }
         if (to == occ) {
-            room_send(r, p);
-            tn_stanza_unref(p);
+            occ_send(r, p, occ);
             continue;
         }
-        variant[k] = fanout_send(r, p, to->jid);
+        variant[k] = muc_occ_deliver(r, p, to);
     }
     tn_stanza_unref(variant[0]);
     tn_stanza_unref(variant[1]);
@@ -342,7 +357,36 @@ static void occ_unlink(muc_room_t *r, muc_occ_t *occ)
 {
     tn_hmap_del(&r->by_nick, occ->nick);
     tn_hmap_del(&r->by_jid, occ->jid);
+    for (size_t i = 0; i < occ->nmore; i++)
+        tn_hmap_del(&r->by_jid, occ->more[i]);
     r->nocc--;
+}
+
+/* Adds session full to occ (same bare JID and nick). */
+static void occ_add_session(muc_room_t *r, muc_occ_t *occ, const char *full)
+{
+    occ->more = tn_realloc(occ->more, (occ->nmore + 1) * sizeof *occ->more);
+    occ->more[occ->nmore++] = tn_strdup(full);
+    tn_hmap_put(&r->by_jid, occ->more[occ->nmore - 1], occ);
+}
+
+/* Takes session full (one of several) out of occ; a later session takes
+ * the first one's place. */
+static void occ_drop_session(muc_room_t *r, muc_occ_t *occ, const char *full)
+{
+    tn_hmap_del(&r->by_jid, full);
+    size_t i = 0;
+    if (strcmp(occ->jid, full) == 0) {
+        tn_free(occ->jid);
+        occ->jid = occ->more[0];
+    } else {
+        while (strcmp(occ->more[i], full) != 0)
+            i++;
+        tn_free(occ->more[i]);
+    }
+    memmove(&occ->more[i], &occ->more[i + 1],
+            (occ->nmore - i - 1) * sizeof *occ->more);
+    occ->nmore--;
 }
 
 void muc_room_remove(muc_room_t *r, muc_occ_t *occ, int code,
@@ -351,10 +395,8 @@ void muc_room_remove(muc_room_t *r, muc_occ_t *occ, int code,
 {
     int codes[1] = {code};
     /* The removed occupant first (it is still listed), then the rest. */
-    tn_stanza_t *p = occ_presence(r, occ, NULL, 1, codes, code ? 1 : 0,
-                                  actor, reason, NULL, destroy);
-    room_send(r, p);
-    tn_stanza_unref(p);
+    occ_send(r, occ_presence(r, occ, NULL, 1, codes, code ? 1 : 0, actor,
+                             reason, NULL, destroy), occ);
     occ_unlink(r, occ);
     broadcast_unavailable(r, occ, codes, code ? 1 : 0, actor, reason, NULL,
                           destroy, NULL);
@@ -384,8 +426,7 @@ void muc_room_notify(muc_room_t *r, const int *codes, size_t ncodes)
         tn_stanza_set_attr(m, "type", "groupchat");
         for (size_t i = 0; i < ncodes; i++)
             add_status(x, codes[i]);
-        room_send(r, m);
-        tn_stanza_unref(m);
+        occ_send(r, m, to);
     }
 }
 
@@ -462,7 +503,7 @@ static time_t parse_stamp(const char *s)
 }
 
 /* XEP-0045 7.2.14: what the <history/> element asks for. */
-static void history_send(muc_room_t *r, muc_occ_t *to, const tn_stanza_t *h)
+static void history_send(muc_room_t *r, const char *to, const tn_stanza_t *h)
 {
     long maxstanzas = hist_attr(h, "maxstanzas", (long)r->hist_len);
     long maxchars = hist_attr(h, "maxchars", -1);
@@ -488,7 +529,7 @@ static void history_send(muc_room_t *r, muc_occ_t *to, const tn_stanza_t *h)
     for (size_t i = r->hist_len - n; i < r->hist_len; i++) {
         muc_hist_t *e = &r->hist[(r->hist_head + i) % r->hist_cap];
         tn_stanza_t *m = tn_stanza_copy(e->msg);
-        tn_stanza_set_attr(m, "to", to->jid);
+        tn_stanza_set_attr(m, "to", to);
         char stamp[32];
         struct tm tm;
         gmtime_r(&e->when, &tm);
@@ -501,7 +542,7 @@ static void history_send(muc_room_t *r, muc_occ_t *to, const tn_stanza_t *h)
     }
 }
 
-static void subject_send(muc_room_t *r, muc_occ_t *to)
+static void subject_send(muc_room_t *r, const char *to)
 {
     tn_stanza_t *m = tn_stanza_new("message", TN_NS_CLIENT);
     char *from = r->subject_nick ? tn_sprintf("%s/%s", r->jid,
@@ -509,7 +550,7 @@ static void subject_send(muc_room_t *r, muc_occ_t *to)
                                  : tn_strdup(r->jid);
     tn_stanza_set_attr(m, "from", from);
     tn_free(from);
-    tn_stanza_set_attr(m, "to", to->jid);
+    tn_stanza_set_attr(m, "to", to);
     tn_stanza_set_attr(m, "type", "groupchat");
     tn_stanza_t *s = tn_stanza_add_child(m, "subject", NULL);
     if (r->subject)
@@ -528,6 +569,53 @@ static void join_error(muc_room_t *r, tn_stanza_t *st, const char *type,
     tn_route_error(r->svc->srv, st, type, cond);
 }
 
+/* A further session `full` of occupant occ: it gets what an entering
+ * occupant gets (the others' presence, occ's own with 110, history, the
+ * subject); the others see nothing new. */
+static void session_join(muc_room_t *r, muc_occ_t *occ, const char *full,
+                         const tn_stanza_t *history)
+{
+    size_t it;
+    for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
+         e = tn_hmap_next(&r->by_nick, e, &it)) {
+        if (e->value == occ)
+            continue;
+        tn_stanza_t *p = occ_presence(r, e->value, occ, 0, NULL, 0, NULL,
+                                      NULL, NULL, NULL);
+        tn_stanza_set_attr(p, "to", full);
+        room_send(r, p);
+        tn_stanza_unref(p);
+    }
+    occ_add_session(r, occ, full);
+    tn_stanza_t *p = occ_presence(r, occ, occ, 0, NULL, 0, NULL, NULL, NULL,
+                                  NULL);
+    tn_stanza_set_attr(p, "to", full);
+    room_send(r, p);
+    tn_stanza_unref(p);
+    tn_log(TN_LOG_DEBUG, "muc: %s joined %s as %s (another session)", full,
+           r->jid, occ->nick);
+    history_send(r, full, history);
+    subject_send(r, full);
+}
+
+/* Session full of occ, which has others, leaves: only it is told (110,
+ * with code, e.g. 333 for a bounce); the occupant stays. */
+static void session_leave(muc_room_t *r, muc_occ_t *occ, const char *full,
+                          int code, const tn_stanza_t *status)
+{
+    int codes[1] = {code};
+    tn_stanza_t *p = occ_presence(r, occ, occ, 1, codes, code ? 1 : 0, NULL,
+                                  NULL, NULL, NULL);
+    tn_stanza_set_attr(p, "to", full);
+    if (status)
+        tn_stanza_add_copy(p, status);
+    occ_drop_session(r, occ, full);
+    room_send(r, p);
+    tn_stanza_unref(p);
+    tn_log(TN_LOG_DEBUG, "muc: %s left %s (%s stays)", full, r->jid,
+           occ->nick);
+}
+
 static void room_join(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
                       const char *nick, int created)
 {
@@ -539,8 +627,11 @@ static void room_join(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
         return join_error(r, st, TN_ERR_AUTH, "forbidden");
     muc_occ_t *same = tn_hmap_get(&r->by_nick, nick);
     const char *holder = muc_reg_owner(r, nick);
+    /* The same user from another client under the same nick joins that
+     * occupant (a multi-session nick, as Prosody and ejabberd allow). */
+    int attach = same && strcmp(same->bare, from->bare) == 0;
     /* 7.2.9, 7.11: a nick in use, or reserved by someone else. */
-    if (same || (holder && strcmp(holder, from->bare) != 0))
+    if ((same && !attach) || (holder && strcmp(holder, from->bare) != 0))
         return join_error(r, st, TN_ERR_CANCEL, "conflict");
     if (r->cfg.members_only && aff < MUC_AFF_MEMBER)
         return join_error(r, st, TN_ERR_AUTH, "registration-required");
@@ -551,6 +642,10 @@ static void room_join(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
         if (!ok)
             return join_error(r, st, TN_ERR_AUTH, "not-authorized");
     }
+    if (attach)
+        return session_join(r, same, from->full,
+                            x ? tn_stanza_child(x, "history", MUC_NS)
+                              : NULL);
     if (r->cfg.max_users > 0 && r->nocc >= (size_t)r->cfg.max_users &&
         aff < MUC_AFF_ADMIN)
         return join_error(r, st, TN_ERR_WAIT, "service-unavailable");
@@ -580,9 +675,9 @@ static void room_join(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
     tn_log(TN_LOG_DEBUG, "muc: %s entered %s as %s", from->full, r->jid,
            nick);
     if (!created)
-        history_send(r, occ, x ? tn_stanza_child(x, "history", MUC_NS)
-                               : NULL);
-    subject_send(r, occ);
+        history_send(r, occ->jid, x ? tn_stanza_child(x, "history", MUC_NS)
+                                    : NULL);
+    subject_send(r, occ->jid);
 }
 
 static void nick_change(muc_room_t *r, muc_occ_t *occ, tn_stanza_t *st,
@@ -611,6 +706,10 @@ void muc_room_presence(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
     if (type && strcmp(type, "unavailable") == 0) {
         if (!occ)
             return;
+        if (occ->nmore)
+            return session_leave(r, occ, from->full, 0,
+                                 tn_stanza_child(st, "status",
+                                                 TN_NS_CLIENT));
         occ_unlink(r, occ);
         broadcast_unavailable(r, occ, NULL, 0, NULL, NULL, NULL, NULL, st);
         /* and to the leaver itself, with 110 */
@@ -628,7 +727,9 @@ void muc_room_presence(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
     }
     if (type && strcmp(type, "error") == 0) {
         /* 7.14 / RFC 6120: an occupant whose client bounces is gone. */
-        if (occ) {
+        if (occ && occ->nmore) {
+            session_leave(r, occ, from->full, 333, NULL);
+        } else if (occ) {
             muc_room_remove(r, occ, 333, NULL, NULL, NULL);
             muc_room_gc(r);
         }
@@ -677,7 +778,7 @@ static void groupchat(muc_room_t *r, muc_occ_t *occ, tn_stanza_t *st)
     size_t it;
     for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
          e = tn_hmap_next(&r->by_nick, e, &it))
-        m = fanout_send(r, m, ((muc_occ_t *)e->value)->jid);
+        m = muc_occ_deliver(r, m, e->value);
     if (tn_stanza_child(m, "body", TN_NS_CLIENT))
         history_add(r, m);
     tn_stanza_unref(m);
@@ -777,11 +878,9 @@ static void private_message(muc_room_t *r, muc_occ_t *occ, tn_stanza_t *st,
     char *from = tn_sprintf("%s/%s", r->jid, occ->nick);
     tn_stanza_set_attr(m, "from", from);
     tn_free(from);
-    tn_stanza_set_attr(m, "to", dest->jid);
     if (!tn_stanza_child(m, "x", MUC_NS_USER))
         tn_stanza_add_child(m, "x", MUC_NS_USER);
-    room_send(r, m);
-    tn_stanza_unref(m);
+    occ_send(r, m, dest);
 }
 
 void muc_room_message(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
@@ -791,7 +890,9 @@ void muc_room_message(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from,
     if (type && strcmp(type, "error") == 0) {
         /* A bounce from an occupant's client: it is gone (7.5). */
         muc_occ_t *gone = muc_room_occ_by_jid(r, from->full);
-        if (gone) {
+        if (gone && gone->nmore) {
+            session_leave(r, gone, from->full, 333, NULL);
+        } else if (gone) {
             muc_room_remove(r, gone, 333, NULL, NULL, NULL);
             muc_room_gc(r);
         }

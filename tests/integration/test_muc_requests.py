@@ -497,3 +497,67 @@ def test_direct_invitation_passes_through(users):
     assert m.get('from') == a.jid
     assert (x.get('jid'), x.get('reason'), x.get('password')) == \
         (room, 'join us', 'pw')
+
+
+# -- multi-session nicks -------------------------------------------------------
+
+def test_same_user_two_clients_one_nick(users, server, cafile):
+    """Two clients of one account under one nick are one occupant: both
+    get everything sent to it, the others see it enter and leave once."""
+    a = users()
+    room = new_room()
+    create_instant(a, room, 'owner')
+    u, p = server.new_user()
+    one = RawClient(server.port, cafile=cafile)
+    two = RawClient(server.port, cafile=cafile)
+    try:
+        one.login(u, p, resource='one')
+        two.login(u, p, resource='two')
+        join_ok(one, room, 'bee')
+        wait_presence(a, room + '/bee')
+        got = join_ok(two, room, 'bee')
+        others = [e for e in got if is_presence(e) and 110 not in statuses(e)]
+        assert [e.get('from') for e in others] == [room + '/owner']
+        a.expect_nothing(0.5)            # no second 'bee' for the others
+        groupchat(a, room, 'to both')
+        wait_message(one, 'to both')
+        wait_message(two, 'to both')
+        groupchat(one, room, 'from one')
+        wait_message(a, 'from one')
+        wait_message(two, 'from one')
+        a.send("<message to='%s/bee' type='chat'><body>private</body>"
+               "</message>" % room)
+        wait_message(one, 'private')
+        wait_message(two, 'private')
+        # one client leaves: only it is told; the occupant stays
+        one.send("<presence to='%s/bee' type='unavailable'/>" % room)
+        p1 = wait_presence(one, room + '/bee')
+        assert p1.get('type') == 'unavailable' and 110 in statuses(p1)
+        a.expect_nothing(0.5)
+        groupchat(a, room, 'still there')
+        wait_message(two, 'still there')
+        # both in again, then a kick removes both
+        join_ok(one, room, 'bee')
+        res = admin(a, room, "<item nick='bee' role='none'/>")
+        assert res.get('type') == 'result'
+        for c in (one, two):
+            k = wait_presence(c, room + '/bee',
+                              lambda e: e.get('type') == 'unavailable')
+            assert {307, 110} <= statuses(k)
+        k = wait_presence(a, room + '/bee',
+                          lambda e: e.get('type') == 'unavailable')
+        assert 307 in statuses(k)
+        # the last client leaving ends the occupant for everyone
+        join_ok(one, room, 'bee')
+        wait_presence(a, room + '/bee', lambda e: e.get('type') is None)
+        join_ok(two, room, 'bee')
+        two.send("<presence to='%s/bee' type='unavailable'/>" % room)
+        wait_presence(two, room + '/bee')
+        a.expect_nothing(0.5)
+        one.send("<presence to='%s/bee' type='unavailable'/>" % room)
+        k = wait_presence(a, room + '/bee',
+                          lambda e: e.get('type') == 'unavailable')
+        assert item(k).get('role') == 'none'
+    finally:
+        one.close()
+        two.close()
