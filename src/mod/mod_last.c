@@ -247,11 +247,7 @@ static int last_load(tn_module_t *m)
 static void last_unload(tn_module_t *m)
 {
     (void)m;
-    size_t it;
-    for (tn_hmap_entry_t *e = tn_hmap_first(&last_status, &it); e;
-         e = tn_hmap_next(&last_status, e, &it))
-        tn_free(e->value);
-    tn_hmap_release(&last_status);
+    tn_hmap_release_free(&last_status);
 }
 
 const tn_module_def_t tn_mod_last = {

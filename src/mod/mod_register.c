@@ -675,11 +675,7 @@ static int reg_load(tn_module_t *m)
 static void reg_unload(tn_module_t *m)
 {
     (void)m;
-    size_t it;
-    for (tn_hmap_entry_t *e = tn_hmap_first(&reg_ips, &it); e;
-         e = tn_hmap_next(&reg_ips, e, &it))
-        tn_free(e->value);
-    tn_hmap_release(&reg_ips);
+    tn_hmap_release_free(&reg_ips);
 }
 
 const tn_module_def_t tn_mod_register = {

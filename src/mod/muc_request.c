@@ -54,18 +54,9 @@ void muc_reg_set(muc_room_t *r, const char *bare, const char *nick)
 
 /* nick in canonical form (as an occupant JID's resource), or NULL when
  * it cannot be one. Caller frees. */
-static char *reg_canon_nick(const muc_room_t *r, const char *nick)
+static char *reg_canon_nick(const char *nick)
 {
-    if (!nick || !*nick)
-        return NULL;
-    char *full = tn_sprintf("%s/%s", r->jid, nick);
-    tn_jid_t j = {0};
-    char *out = NULL;
-    if (tn_jid_parse(full, &j) == 0 && j.resource)
-        out = tn_strdup(j.resource);
-    tn_jid_release(&j);
-    tn_free(full);
-    return out;
+    return nick && *nick ? tn_jid_resourceprep(nick) : NULL;
 }
 
 /* ---- registration (7.10) ------------------------------------------------- */
@@ -128,7 +119,7 @@ static void reg_set(muc_room_t *r, tn_event_t *ev, const tn_stanza_t *q,
              strcmp(ft, MUC_NS_REGISTER) == 0;
     tn_free(ft);
     char *given = ok ? muc_form_value(x, "muc#register_roomnick") : NULL;
-    char *nick = reg_canon_nick(r, given);
+    char *nick = reg_canon_nick(given);
     tn_free(given);
     if (!nick)
         return tn_reply_error(ev, TN_ERR_MODIFY, "bad-request");

@@ -96,14 +96,8 @@ void muc_room_free(muc_room_t *r)
     tn_hmap_release(&r->by_nick);
     tn_hmap_release(&r->by_jid);
     tn_hmap_release(&r->affs);
-    for (tn_hmap_entry_t *e = tn_hmap_first(&r->reg_nick, &it); e;
-         e = tn_hmap_next(&r->reg_nick, e, &it))
-        tn_free(e->value);
-    for (tn_hmap_entry_t *e = tn_hmap_first(&r->reg_owner, &it); e;
-         e = tn_hmap_next(&r->reg_owner, e, &it))
-        tn_free(e->value);
-    tn_hmap_release(&r->reg_nick);
-    tn_hmap_release(&r->reg_owner);
+    tn_hmap_release_free(&r->reg_nick);
+    tn_hmap_release_free(&r->reg_owner);
     for (size_t i = 0; i < r->hist_len; i++)
         tn_stanza_unref(r->hist[(r->hist_head + i) % r->hist_cap].msg);
     tn_free(r->hist);

@@ -167,11 +167,7 @@ static int sasl_ip_blocked(c2s_t *c)
 
 void tn_c2s_authfail_release(tn_server_t *srv)
 {
-    size_t it;
-    for (tn_hmap_entry_t *e = tn_hmap_first(&srv->authfail, &it); e;
-         e = tn_hmap_next(&srv->authfail, e, &it))
-        tn_free(e->value);
-    tn_hmap_release(&srv->authfail);
+    tn_hmap_release_free(&srv->authfail);
 }
 
 /* Sends <failure><cond/></failure> and forgets the exchange. */

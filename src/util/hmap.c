@@ -36,6 +36,14 @@ void tn_hmap_release(tn_hmap_t *m)
     tn_hmap_init(m);
 }
 
+void tn_hmap_release_free(tn_hmap_t *m)
+{
+    for (size_t i = 0; i < m->nslots; i++)
+        for (tn_hmap_entry_t *e = m->slots[i]; e; e = e->next)
+            tn_free(e->value);
+    tn_hmap_release(m);
+}
+
 static tn_hmap_entry_t **hmap_find(const tn_hmap_t *m, const char *key,
                                    size_t h)
 {

@@ -22,6 +22,8 @@ typedef struct tn_hmap {
 void tn_hmap_init(tn_hmap_t *m);
 /* Frees the entries (not the values). */
 void tn_hmap_release(tn_hmap_t *m);
+/* Frees every value with tn_free, then the entries. */
+void tn_hmap_release_free(tn_hmap_t *m);
 void *tn_hmap_get(const tn_hmap_t *m, const char *key);
 /* Inserts or replaces; returns the previous value or NULL. */
 void *tn_hmap_put(tn_hmap_t *m, const char *key, void *value);

@@ -1,6 +1,8 @@
 """muc_helpers.py -- raw-stanza helpers for the XEP-0045 tests."""
 
-from xmpp_raw import NS_CLIENT, q, tostr
+import pytest
+
+from xmpp_raw import NS_CLIENT, RawClient, q, tostr
 
 NS_MUC = 'http://jabber.org/protocol/muc'
 NS_MUC_USER = NS_MUC + '#user'
@@ -131,3 +133,23 @@ def wait_presence(c, frm, pred=lambda e: True, timeout=None):
 def admin(c, room, items, type_='set'):
     return c.query(type_, "<query xmlns='%s'>%s</query>"
                    % (NS_MUC_ADMIN, items), to=room)
+
+
+@pytest.fixture
+def users(server, cafile):
+    """Factory of logged-in, available raw clients (fresh accounts); the
+    MUC test modules import it."""
+    made = []
+
+    def make(resource='r'):
+        u, p = server.new_user()
+        c = RawClient(server.port, cafile=cafile)
+        c.login(u, p, resource=resource)
+        # available, as clients are (invitations go to the bare JID)
+        c.send('<presence/>')
+        c.wait_for(lambda e: is_presence(e) and e.get('from') == c.jid)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()

@@ -12,37 +12,17 @@ self-ping (XEP-0410), and a 200-occupant room receiving a burst."""
 
 import time
 
-import pytest
-
 from muc_helpers import (MUC, NS_DATA, NS_DELAY, NS_MUC_ADMIN, NS_MUC_OWNER,
                          NS_MUC_USER, NS_OCC_ID, admin, configure,
                          create_instant, error_cond, groupchat, is_message,
                          is_presence, item, join, join_error, join_ok,
-                         new_room, statuses, wait_message, wait_presence)
+                         new_room, statuses, users, wait_message,
+                         wait_presence)
 from xmpp_raw import NS_CLIENT, RawClient, q, tostr
 
 NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info'
 NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items'
 NS_PING = 'urn:xmpp:ping'
-
-
-@pytest.fixture
-def users(server, cafile):
-    """Factory of logged-in raw clients (fresh accounts)."""
-    made = []
-
-    def make(resource='r'):
-        u, p = server.new_user()
-        c = RawClient(server.port, cafile=cafile)
-        c.login(u, p, resource=resource)
-        # available, as clients are (invitations go to the bare JID)
-        c.send('<presence/>')
-        c.wait_for(lambda e: is_presence(e) and e.get('from') == c.jid)
-        made.append(c)
-        return c
-    yield make
-    for c in made:
-        c.close()
 
 
 def features(el):

@@ -9,12 +9,11 @@ and a table of permission denials for every role and affiliation
 
 import time
 
-import pytest
-
 from muc_helpers import (NS_DATA, NS_MUC_ADMIN, NS_MUC_OWNER, admin,
                          configure, create_instant, error_cond, groupchat,
                          is_message, is_presence, item, join_error, join_ok,
-                         new_room, statuses, wait_message, wait_presence)
+                         new_room, statuses, users, wait_message,
+                         wait_presence)
 from xmpp_raw import NS_CLIENT, RawClient, q, tostr
 
 NS_REGISTER = 'jabber:iq:register'
@@ -22,23 +21,6 @@ NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info'
 NS_MUC_REGISTER = 'http://jabber.org/protocol/muc#register'
 NS_MUC_REQUEST = 'http://jabber.org/protocol/muc#request'
 NS_VERSION = 'jabber:iq:version'
-
-
-@pytest.fixture
-def users(server, cafile):
-    made = []
-
-    def make(resource='r'):
-        u, p = server.new_user()
-        c = RawClient(server.port, cafile=cafile)
-        c.login(u, p, resource=resource)
-        c.send('<presence/>')
-        c.wait_for(lambda e: is_presence(e) and e.get('from') == c.jid)
-        made.append(c)
-        return c
-    yield make
-    for c in made:
-        c.close()
 
 
 def bare(c):
