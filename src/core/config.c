@@ -394,6 +394,128 @@ static int cfg_muc(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
     return rc;
 }
 
+/* A list of non-empty strings into *out / *n; check (may be NULL) vets
+ * each one and returns NULL or what is wrong with it. */
+static int cfg_strlist(cfg_ctx_t *c, yaml_node_t *n, const char *path,
+                       const char *(*check)(const char *), char ***out,
+                       size_t *nout)
+{
+    if (cfg_seq(c, n, path) < 0)
+        return TN_EINVAL;
+    size_t len = cfg_seq_len(n);
+    *out = tn_calloc(len ? len : 1, sizeof **out);
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *item = cfg_node(c, n->data.sequence.items.start[i]);
+        char *ip = cfg_path_idx(path, i);
+        char *s = NULL;
+        int rc = cfg_str(c, item, ip, &s);
+        const char *why = rc == 0 && check ? check(s) : NULL;
+        if (why)
+            rc = cfg_error(c, item, ip, "'%s' %s", s, why);
+        tn_free(ip);
+        if (rc < 0) {
+            tn_free(s);
+            return rc;
+        }
+        (*out)[(*nout)++] = s;
+    }
+    return 0;
+}
+
+static const char *cfg_check_ip(const char *s)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+        return NULL;
+    return "is not an IPv4 or IPv6 address";
+}
+
+/* Goes verbatim into headers and XML: printable ASCII without quotes,
+ * angle brackets or backslashes. */
+static const char *cfg_check_url(const char *s)
+{
+    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0 &&
+        strncmp(s, "ws://", 5) != 0 && strncmp(s, "wss://", 6) != 0)
+        return "is not an http(s) or ws(s) URL";
+    for (const char *p = s; *p; p++)
+        if (*p <= ' ' || *p >= 127 || strchr("\"'<>\\`{}|^", *p))
+            return "holds a character that must be percent-encoded";
+    return NULL;
+}
+
+static int cfg_url(cfg_ctx_t *c, yaml_node_t *n, const char *path, char **out)
+{
+    if (cfg_str(c, n, path, out) < 0)
+        return TN_EINVAL;
+    const char *why = cfg_check_url(*out);
+    if (why)
+        return cfg_error(c, n, path, "'%s' %s", *out, why);
+    size_t len = strlen(*out);
+    while (len > 0 && (*out)[len - 1] == '/')
+        (*out)[--len] = '\0'; /* endpoints are appended with their '/' */
+    return 0;
+}
+
+/* The HTTP server (service: http listeners; net/http.h). */
+static int cfg_http(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"origins",         "trusted_proxies",
+                                       "max_request_size", "request_timeout",
+                                       "url",             "see_other_uri",
+                                       "websocket_ping"};
+    yaml_node_t *v[7];
+    long long x;
+    if (cfg_map(c, n, "http", keys, 7, v) < 0)
+        return TN_EINVAL;
+    if (v[0])
+        CFG_CHILD(cfg_strlist(c, v[0], cp_, cfg_check_url, &cfg->http_origins,
+                              &cfg->nhttp_origins),
+                  "http", keys[0]);
+    if (v[1])
+        CFG_CHILD(cfg_strlist(c, v[1], cp_, cfg_check_ip, &cfg->http_proxies,
+                              &cfg->nhttp_proxies),
+                  "http", keys[1]);
+    if (v[2])
+        CFG_CHILD(
+            cfg_size(c, v[2], cp_, 4 * CFG_K, 16 * CFG_M, &cfg->http_max_request),
+            "http", keys[2]);
+    if (v[3]) {
+        CFG_CHILD(cfg_int(c, v[3], cp_, 1, 3600, &x), "http", keys[3]);
+        cfg->http_timeout = (unsigned)x;
+    }
+    if (v[4])
+        CFG_CHILD(cfg_url(c, v[4], cp_, &cfg->http_url), "http", keys[4]);
+    if (v[5])
+        CFG_CHILD(cfg_url(c, v[5], cp_, &cfg->ws_see_other), "http", keys[5]);
+    if (v[6]) {
+        CFG_CHILD(cfg_int(c, v[6], cp_, 1, 3600, &x), "http", keys[6]);
+        cfg->ws_ping = (unsigned)x;
+    }
+    return 0;
+}
+
+/* BOSH (XEP-0124/0206): the bounds sessions are held to. */
+static int cfg_bosh(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {"max_wait", "max_hold", "max_inactivity",
+                                       "max_pause", "polling"};
+    static const long long lo[] = {1, 0, 2, 0, 0};
+    static const long long hi[] = {3600, 8, 3600, 86400, 600};
+    unsigned *dst[] = {&cfg->bosh_max_wait, &cfg->bosh_max_hold,
+                       &cfg->bosh_max_inactivity, &cfg->bosh_max_pause,
+                       &cfg->bosh_polling};
+    yaml_node_t *v[5];
+    long long x;
+    if (cfg_map(c, n, "bosh", keys, 5, v) < 0)
+        return TN_EINVAL;
+    for (size_t i = 0; i < 5; i++)
+        if (v[i]) {
+            CFG_CHILD(cfg_int(c, v[i], cp_, lo[i], hi[i], &x), "bosh", keys[i]);
+            *dst[i] = (unsigned)x;
+        }
+    return 0;
+}
+
 static int cfg_log(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 {
     static const char *const keys[] = {"level"};
@@ -484,17 +606,20 @@ static int cfg_listen_one(cfg_ctx_t *c, yaml_node_t *n, const char *path,
                   path, "ip");
     CFG_CHILD(cfg_int(c, v[1], cp_, 1, 65535, &port), path, "port");
     l->port = addr->port = (int)port;
-    /* TODO: s2s and components will join c2s here. */
+    /* TODO: s2s and components will join c2s and http here. */
     l->service = TN_SVC_C2S;
     if (v[2]) {
         const char *s = cfg_text(v[2]);
-        if (!s || strcmp(s, "c2s") != 0)
+        if (s && strcmp(s, "http") == 0)
+            l->service = TN_SVC_HTTP;
+        else if (!s || strcmp(s, "c2s") != 0)
             CFG_CHILD(cfg_error(c, v[2], cp_,
-                                "unknown service '%s' (expected c2s)",
+                                "unknown service '%s' (expected c2s or http)",
                                 s ? s : "?"),
                       path, "service");
     }
-    l->tls = TN_TLS_STARTTLS;
+    /* STARTTLS is an XMPP stream feature: HTTP is plain or direct TLS. */
+    l->tls = l->service == TN_SVC_HTTP ? TN_TLS_NONE : TN_TLS_STARTTLS;
     if (v[3]) {
         static const char *const modes[] = {"starttls", "direct", "none"};
         static const tn_listen_tls_t vals[] = {TN_TLS_STARTTLS, TN_TLS_DIRECT,
@@ -510,6 +635,10 @@ static int cfg_listen_one(cfg_ctx_t *c, yaml_node_t *n, const char *path,
                                 s ? s : "?"),
                       path, "tls");
         l->tls = vals[i];
+        if (l->service == TN_SVC_HTTP && l->tls == TN_TLS_STARTTLS)
+            CFG_CHILD(cfg_error(c, v[3], cp_,
+                                "an http listener takes tls: direct or none"),
+                      path, "tls");
     }
     return 0;
 }
@@ -640,12 +769,14 @@ static int cfg_modules(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 
 static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
 {
-    static const char *const keys[] = {"hosts", "tls", "storage", "listen",
-                                       "log",   "c2s", "modules", "muc"};
-    yaml_node_t *v[8];
+    static const char *const keys[] = {"hosts", "tls",     "storage",
+                                       "listen", "log",   "c2s",
+                                       "modules", "muc",  "http",
+                                       "bosh"};
+    yaml_node_t *v[10];
     if (root->type != YAML_MAPPING_NODE)
         return cfg_error(c, root, NULL, "expected a mapping at the top level");
-    if (cfg_map(c, root, NULL, keys, 8, v) < 0)
+    if (cfg_map(c, root, NULL, keys, 10, v) < 0)
         return TN_EINVAL;
     /* hosts, tls and listen are required. */
     for (size_t i = 0; i < 4; i++)
@@ -656,7 +787,9 @@ static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
         cfg_listen(c, v[3], cfg) < 0 || (v[4] && cfg_log(c, v[4], cfg) < 0) ||
         (v[5] && cfg_c2s(c, v[5], cfg) < 0) ||
         (v[6] && cfg_modules(c, v[6], cfg) < 0) ||
-        (v[7] && cfg_muc(c, v[7], cfg) < 0))
+        (v[7] && cfg_muc(c, v[7], cfg) < 0) ||
+        (v[8] && cfg_http(c, v[8], cfg) < 0) ||
+        (v[9] && cfg_bosh(c, v[9], cfg) < 0))
         return TN_EINVAL;
     for (size_t i = 0; cfg->muc_host && i < cfg->nhosts; i++)
         if (strcmp(cfg->hosts[i], cfg->muc_host) == 0)
@@ -678,6 +811,14 @@ static void cfg_defaults(tn_config_t *cfg)
     cfg->auth_ip_failures = 10;
     cfg->auth_ip_window = 60;
     cfg->max_out_queue = 1048576;
+    cfg->http_max_request = 65536;
+    cfg->http_timeout = 30;
+    cfg->ws_ping = 30;
+    cfg->bosh_max_wait = 60;
+    cfg->bosh_max_hold = 1;
+    cfg->bosh_max_inactivity = 60;
+    cfg->bosh_max_pause = 120;
+    cfg->bosh_polling = 2;
 }
 
 static int cfg_syntax_error(cfg_ctx_t *c, yaml_parser_t *p, const char *text,
@@ -815,6 +956,14 @@ void tn_config_release(tn_config_t *cfg)
     }
     tn_free(cfg->modopts);
     tn_free(cfg->muc_host);
+    for (size_t i = 0; i < cfg->nhttp_origins; i++)
+        tn_free(cfg->http_origins[i]);
+    tn_free(cfg->http_origins);
+    for (size_t i = 0; i < cfg->nhttp_proxies; i++)
+        tn_free(cfg->http_proxies[i]);
+    tn_free(cfg->http_proxies);
+    tn_free(cfg->http_url);
+    tn_free(cfg->ws_see_other);
     memset(cfg, 0, sizeof *cfg);
 }
 

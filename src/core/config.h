@@ -17,6 +17,12 @@
  *         auth_attempts: 3, max_out_queue: 1048576,
  *         auth_ip_failures: 10, auth_ip_window: 60}
  *   muc: {host: conference.example.org}  # default conference.<first host>
+ *   http: {origins: [https://app.example.org], trusted_proxies: [10.0.0.1],
+ *          max_request_size: 65536, request_timeout: 30,
+ *          url: https://xmpp.example.org:5443, see_other_uri: wss://...,
+ *          websocket_ping: 30}
+ *   bosh: {max_wait: 60, max_hold: 1, max_inactivity: 60, max_pause: 120,
+ *          polling: 2}
  *   modules: [ping, disco, version]     # default: every built-in module
  *   modules: {roster: {max_items: 500}, ping: ~}   # or with options
  */
@@ -25,7 +31,7 @@
 
 #include <stddef.h>
 
-typedef enum { TN_SVC_C2S = 0 } tn_service_t;
+typedef enum { TN_SVC_C2S = 0, TN_SVC_HTTP = 1 } tn_service_t;
 typedef enum { TN_TLS_STARTTLS = 0, TN_TLS_DIRECT = 1, TN_TLS_NONE = 2 }
     tn_listen_tls_t;
 
@@ -33,7 +39,8 @@ typedef struct tn_listen_cfg {
     char *ip;            /* owned; IPv4 or IPv6 literal */
     int port;            /* 1..65535 */
     tn_service_t service;
-    tn_listen_tls_t tls; /* "starttls" (default), "direct" or "none" */
+    tn_listen_tls_t tls; /* "starttls" (default for c2s), "direct" or "none"
+                          * (default for http) */
 } tn_listen_cfg_t;
 
 /* One module option as written ("modules: {roster: {max_items: 500}}"):
@@ -68,6 +75,21 @@ typedef struct tn_config {
     unsigned auth_ip_failures; /* failed logins per IP per window; 10;
                                   0: no per-IP limit */
     unsigned auth_ip_window; /* seconds; 60 */
+    /* http listeners (WebSocket, BOSH, host-meta) */
+    char **http_origins;     /* owned; allowed Origin values; none: any */
+    size_t nhttp_origins;
+    char **http_proxies;     /* owned; IP literals whose X-Forwarded-For
+                                is believed */
+    size_t nhttp_proxies;
+    size_t http_max_request; /* bytes of one request; default 65536 */
+    unsigned http_timeout;   /* seconds to send a request, and idle
+                                keep-alive; default 30 */
+    char *http_url;          /* owned; public base URL for host-meta, or
+                                NULL: from the request's Host */
+    char *ws_see_other;      /* owned; RFC 7395 see-other-uri, or NULL */
+    unsigned ws_ping;        /* seconds between WebSocket pings; 30 */
+    unsigned bosh_max_wait, bosh_max_hold, bosh_max_inactivity,
+        bosh_max_pause, bosh_polling; /* 60, 1, 60, 120, 2 */
     char **modules;          /* owned; NULL: every built-in module */
     size_t nmodules;
     tn_modopt_t *modopts;    /* owned; options of listed modules */

@@ -17,6 +17,7 @@
 #include "core/server.h"
 #include "core/version.h"
 #include "net/c2s.h"
+#include "net/http.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "net/tls13.h"
@@ -101,7 +102,9 @@ static void main_signal_cb(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&main_sigint, main_handle_closed);
     uv_close((uv_handle_t *)&main_trim, main_handle_closed);
     tn_c2s_unlisten(srv);
+    tn_http_unlisten(srv);
     tn_c2s_close_all(srv, "system-shutdown");
+    tn_http_close_all(srv);
     uv_timer_init(srv->loop, &main_drain);
     uv_timer_start(&main_drain, main_drain_cb, 0, 50);
 }
@@ -167,7 +170,7 @@ int main(int argc, char **argv)
         goto fail;
     if (tn_modules_load(srv, &err) < 0)
         goto fail;
-    if (tn_c2s_listen(srv, &err) < 0)
+    if (tn_c2s_listen(srv, &err) < 0 || tn_http_listen(srv, &err) < 0)
         goto fail;
 
     uv_signal_init(srv->loop, &main_sigterm);
@@ -190,6 +193,7 @@ fail:
     fprintf(stderr, "ternd: %s\n", err ? err : "start-up failed");
     tn_free(err);
     tn_c2s_unlisten(srv);
+    tn_http_unlisten(srv);
     if (srv->store) {
         tn_store_close(srv->store);
         srv->store = NULL;
@@ -203,6 +207,7 @@ done:
     tn_hmap_release(&srv->services);
     tn_hmap_release(&srv->users);
     tn_c2s_authfail_release(srv);
+    tn_bosh_release();
     if (srv->tls)
         SSL_CTX_free(srv->tls);
     if (uv_loop_close(srv->loop) != 0) {

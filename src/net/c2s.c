@@ -23,27 +23,12 @@
 #include "xml/ns.h"
 #include "xmpp/error.h"
 
-/* Elements below a stanza, and attributes per element: no real client
- * comes near these. */
-#define C2S_MAX_DEPTH 32
-#define C2S_MAX_ATTRS 64
 /* Stanzas that may queue while a storage call is pending. */
 #define C2S_MAX_QUEUE 16
-/* Output room made before serializing a stanza (bytes): a chat message
- * or presence fits, so the buffer is allocated once, not grown. */
-#define C2S_STANZA_GUESS 511
-
-typedef struct c2s_listener {
-    uv_tcp_t tcp;
-    tn_server_t *srv;
-    const tn_listen_cfg_t *lcfg;
-} c2s_listener_t;
 
 static c2s_t *c2s_all;
 static size_t c2s_nall;
 static uint64_t c2s_next_id = 1;
-static c2s_listener_t *c2s_listeners;
-static size_t c2s_nlisteners;
 
 static void c2s_handle(c2s_t *c, tn_stanza_t *st);
 
@@ -78,34 +63,19 @@ void c2s_write(c2s_t *c, const char *data, size_t len)
         tn_log(TN_LOG_DEBUG, "c2s %llu out: %.*s",
                (unsigned long long)c->sess.id, (int)(len > 2000 ? 2000 : len),
                data);
-    tn_conn_write(c->conn, data, len);
+    c->tp->element(c, data, len);
 }
 
 void c2s_write_stanza(c2s_t *c, const tn_stanza_t *st)
 {
-    /* Straight into the connection's output: no copy. */
-    tn_buf_t *out = tn_conn_wbuf(c->conn);
-    if (!out)
-        return;
-    size_t start = out->len;
-    /* Most stanzas fit: one allocation instead of a doubling series. */
-    tn_buf_reserve(out, C2S_STANZA_GUESS);
-    tn_stanza_serialize(st, TN_NS_CLIENT, out);
-    if (tn_log_enabled(TN_LOG_DEBUG))
-        tn_log(TN_LOG_DEBUG, "c2s %llu out: %.*s",
-               (unsigned long long)c->sess.id,
-               (int)(out->len - start > 2000 ? 2000 : out->len - start),
-               out->data + start);
-    tn_conn_wrote(c->conn);
+    c->tp->stanza(c, st);
 }
 
-/* Our stream header (RFC 6120 4.7), with a fresh stream id. */
-static void c2s_send_header(c2s_t *c, tn_buf_t *out)
+void c2s_header_attrs(c2s_t *c, tn_buf_t *out)
 {
-    tn_free(c->stream_id);
-    c->stream_id = tn_random_id(20);
-    tn_buf_puts(out, "<?xml version='1.0'?><stream:stream xmlns='"
-                     TN_NS_CLIENT "' xmlns:stream='" TN_NS_STREAM "' id='");
+    if (!c->stream_id)
+        c->stream_id = tn_random_id(20);
+    tn_buf_puts(out, " id='");
     tn_buf_puts(out, c->stream_id);
     tn_buf_puts(out, "'");
     if (c->host) {
@@ -113,8 +83,7 @@ static void c2s_send_header(c2s_t *c, tn_buf_t *out)
         tn_buf_append_xml(out, c->host, strlen(c->host), 1);
         tn_buf_puts(out, "'");
     }
-    tn_buf_puts(out, " version='1.0' xml:lang='en'>");
-    c->header_sent = 1;
+    tn_buf_puts(out, " version='1.0' xml:lang='en'");
 }
 
 /* Lets modules see the session go (unavailable broadcast), then takes it
@@ -137,26 +106,16 @@ void c2s_close(c2s_t *c, const char *cond, const char *text)
     c->closing = 1;
     if (cond)
         tn_log(TN_LOG_INFO, "c2s %llu %s%s%s: closing with %s%s%s",
-               (unsigned long long)c->sess.id, c->conn->peer,
+               (unsigned long long)c->sess.id, c->sess.peer,
                c->sess.bound ? " " : "", c->sess.bound ? c->sess.jid.full : "",
                cond, text ? ": " : "", text ? text : "");
     else
         tn_log(TN_LOG_DEBUG, "c2s %llu: closing",
                (unsigned long long)c->sess.id);
     c2s_unbind(c);
-    tn_buf_t b;
-    tn_buf_init(&b);
-    /* RFC 6120 4.9.1.2: an error before our header still opens one. */
-    if (!c->header_sent)
-        c2s_send_header(c, &b);
-    if (cond)
-        tn_stream_error_write(&b, cond, text);
-    tn_buf_puts(&b, "</stream:stream>");
-    c2s_write(c, b.data, b.len);
-    tn_buf_release(&b);
-    if (c->in_feed)
+    if (c->in_feed && c->parser)
         tn_xml_parser_stop(c->parser);
-    tn_conn_close(c->conn);
+    c->tp->close(c, cond, text);
 }
 
 static int c2s_sess_send(tn_sess_t *s, tn_stanza_t *st)
@@ -164,7 +123,7 @@ static int c2s_sess_send(tn_sess_t *s, tn_stanza_t *st)
     c2s_t *c = (c2s_t *)s;
     if (c->closing)
         return TN_ECLOSED;
-    if (tn_conn_queued(c->conn) > c->srv->cfg->max_out_queue) {
+    if (c->tp->queued(c) > c->srv->cfg->max_out_queue) {
         c2s_close(c, "policy-violation", "Too much data queued");
         return TN_ELIMIT;
     }
@@ -196,7 +155,8 @@ static void c2s_set_limits(c2s_t *c)
         .max_depth = C2S_MAX_DEPTH,
         .max_attrs = C2S_MAX_ATTRS,
     };
-    tn_xml_parser_set_limits(c->parser, &lim);
+    if (c->parser)
+        tn_xml_parser_set_limits(c->parser, &lim);
 }
 
 void c2s_restart(c2s_t *c)
@@ -207,7 +167,8 @@ void c2s_restart(c2s_t *c)
     c->qhead = c->qlen = 0;
     c->opened = 0;
     c->header_sent = 0;
-    tn_xml_parser_reset(c->parser);
+    if (c->tp->restart)
+        c->tp->restart(c);
     c2s_set_limits(c);
 }
 
@@ -231,7 +192,9 @@ static void c2s_hook_features(c2s_t *c, tn_hook_t hook, tn_buf_t *b)
 
 static void c2s_send_features(c2s_t *c, tn_buf_t *b)
 {
-    tn_buf_puts(b, "<stream:features>");
+    /* The prefix is declared here too: over WebSocket and BOSH there is
+     * no stream element to declare it (RFC 7395 3.3.3, XEP-0206). */
+    tn_buf_puts(b, "<stream:features xmlns:stream='" TN_NS_STREAM "'>");
     if (!c->authed) {
         if (c2s_tls_offered(c)) {
             tn_buf_puts(b, "<starttls xmlns='" TN_NS_TLS "'>");
@@ -253,27 +216,11 @@ static void c2s_send_features(c2s_t *c, tn_buf_t *b)
     tn_buf_puts(b, "</stream:features>");
 }
 
-static void c2s_on_stream_open(void *ud, const char *name, const char *ns,
-                               const char *default_ns, const char **attrs)
+void c2s_open(c2s_t *c, const char *to, const char *version)
 {
-    c2s_t *c = ud;
     if (c->closing)
         return;
-    const char *to = NULL, *version = NULL;
-    for (size_t i = 0; attrs[i]; i += 2) {
-        if (strcmp(attrs[i], "to") == 0)
-            to = attrs[i + 1];
-        else if (strcmp(attrs[i], "version") == 0)
-            version = attrs[i + 1];
-    }
     c->opened = 1;
-    /* RFC 6120 4.8.1: the stream element in the streams namespace; the
-     * content namespace jabber:client. */
-    if (strcmp(name, "stream") != 0 || strcmp(ns, TN_NS_STREAM) != 0 ||
-        !default_ns || strcmp(default_ns, TN_NS_CLIENT) != 0) {
-        c2s_close(c, "invalid-namespace", NULL);
-        return;
-    }
     char *host = to ? tn_jid_nameprep(to) : NULL;
     if (!host || !tn_config_is_host(c->srv->cfg, host) ||
         (c->host && c->authed && strcmp(host, c->host) != 0)) {
@@ -289,25 +236,19 @@ static void c2s_on_stream_open(void *ud, const char *name, const char *ns,
         c2s_close(c, "unsupported-version", NULL);
         return;
     }
+    tn_free(c->stream_id);
+    c->stream_id = tn_random_id(20);
+    c->tp->open(c);
+    c->header_sent = 1;
     tn_buf_t b;
     tn_buf_init(&b);
-    c2s_send_header(c, &b);
     c2s_send_features(c, &b);
     c2s_write(c, b.data, b.len);
     tn_buf_release(&b);
 }
 
-static void c2s_on_stream_close(void *ud)
+static void c2s_on_stanza(c2s_t *c, tn_stanza_t *st)
 {
-    c2s_t *c = ud;
-    tn_log(TN_LOG_DEBUG, "c2s %llu: peer closed its stream",
-           (unsigned long long)c->sess.id);
-    c2s_close(c, NULL, NULL);
-}
-
-static void c2s_on_stanza(void *ud, tn_stanza_t *st)
-{
-    c2s_t *c = ud;
     if (c->closing) {
         tn_stanza_unref(st);
         return;
@@ -322,7 +263,7 @@ static void c2s_on_stanza(void *ud, tn_stanza_t *st)
             /* Backpressure: what this read already held still queues
              * (bounded by the read size); no more is read until the
              * pending work is done. */
-            tn_conn_pause(c->conn);
+            c->tp->pause(c, 1);
             c->paused = 1;
         }
         if (c->qlen == c->qcap) {
@@ -350,7 +291,7 @@ void c2s_unbusy(c2s_t *c)
         c->qhead = c->qlen = 0;
     if (c->paused && !c->busy && !c->closing) {
         c->paused = 0;
-        tn_conn_resume(c->conn);
+        c->tp->pause(c, 0);
     }
     c2s_unref(c);
 }
@@ -434,9 +375,10 @@ static void c2s_bind(c2s_t *c, tn_stanza_t *iq, tn_stanza_t *bind)
     }
     c->sess.jid = jid;
     tn_sessions_add(c->srv, &c->sess);
-    tn_conn_timer(c->conn, 0); /* the pre-bind deadline is met */
-    tn_log(TN_LOG_INFO, "c2s %llu %s: bound %s",
-           (unsigned long long)c->sess.id, c->conn->peer, jid.full);
+    c->tp->deadline(c, 0); /* the pre-bind deadline is met */
+    tn_log(TN_LOG_INFO, "c2s %llu %s: bound %s (%s)",
+           (unsigned long long)c->sess.id, c->sess.peer, jid.full,
+           c->tp->name);
     tn_stanza_t *r = tn_stanza_new("iq", TN_NS_CLIENT);
     tn_stanza_set_attr(r, "type", "result");
     tn_stanza_t *b = tn_stanza_add_child(r, "bind", TN_NS_BIND);
@@ -557,66 +499,57 @@ static void c2s_handle(c2s_t *c, tn_stanza_t *st)
     c2s_stanza(c, st);
 }
 
-/* ---- connection callbacks ---------------------------------------------- */
+/* ---- transports' entry points ------------------------------------------ */
 
-static void c2s_on_data(tn_conn_t *conn, const char *data, size_t len)
+void c2s_input(c2s_t *c, tn_stanza_t *st)
 {
-    c2s_t *c = conn->ud;
-    if (c->closing)
+    c2s_on_stanza(c, st);
+}
+
+void c2s_xml_error(c2s_t *c, int rc, const char *what)
+{
+    if (rc >= 0 || rc == TN_XML_E_STOPPED || c->closing)
         return;
-    if (!c->authed) {
-        c->preauth_bytes += len;
-        /* All of a login fits in a few KiB; 8 stanzas' worth is plenty. */
-        if (c->preauth_bytes > 8 * c->srv->cfg->max_preauth_stanza) {
-            c2s_close(c, "policy-violation", "Too much data before login");
-            return;
-        }
-    }
-    c2s_ref(c);
-    c->in_feed = 1;
-    int rc = tn_xml_parser_feed(c->parser, data, len);
-    c->in_feed = 0;
-    if (rc < 0 && rc != TN_XML_E_STOPPED && !c->closing) {
-        const char *cond = rc == TN_XML_E_RESTRICTED   ? "restricted-xml"
-                           : rc == TN_XML_E_POLICY     ? "policy-violation"
-                           : rc == TN_XML_E_BAD_FORMAT ? "bad-format"
-                                                       : "not-well-formed";
-        tn_log(TN_LOG_INFO, "c2s %llu %s: bad XML: %s",
-               (unsigned long long)c->sess.id, conn->peer,
-               tn_xml_parser_error(c->parser));
-        c2s_close(c, cond, NULL);
-    }
-    c2s_unref(c);
+    const char *cond = rc == TN_XML_E_RESTRICTED   ? "restricted-xml"
+                       : rc == TN_XML_E_POLICY     ? "policy-violation"
+                       : rc == TN_XML_E_BAD_FORMAT ? "bad-format"
+                                                   : "not-well-formed";
+    tn_log(TN_LOG_INFO, "c2s %llu %s: bad XML: %s",
+           (unsigned long long)c->sess.id, c->sess.peer, what);
+    c2s_close(c, cond, NULL);
 }
 
-static void c2s_on_tls_ready(tn_conn_t *conn)
+void c2s_deadline(c2s_t *c)
 {
-    c2s_t *c = conn->ud;
-    c->tls = 1;
-}
-
-static void c2s_on_eof(tn_conn_t *conn, int err)
-{
-    c2s_t *c = conn->ud;
-    if (c->closing) {
-        tn_conn_abort(conn);
-        return;
-    }
-    tn_log(TN_LOG_DEBUG, "c2s %llu: connection ended (%s)",
-           (unsigned long long)c->sess.id, err ? tn_strerror(err) : "eof");
-    c2s_close(c, NULL, NULL);
-}
-
-static void c2s_on_timeout(tn_conn_t *conn)
-{
-    c2s_t *c = conn->ud;
     if (!c->sess.bound)
         c2s_close(c, "connection-timeout", "Login took too long");
 }
 
-static void c2s_on_closed(tn_conn_t *conn)
+c2s_t *c2s_new(tn_server_t *srv, const tn_listen_cfg_t *lcfg,
+               const c2s_transport_t *tp, void *tpd, const char *peer)
 {
-    c2s_t *c = conn->ud;
+    c2s_t *c = TN_NEW(c2s_t);
+    c->srv = srv;
+    c->lcfg = lcfg;
+    c->tp = tp;
+    c->tpd = tpd;
+    c->refs = 1; /* dropped in c2s_gone */
+    c->sess.ops = &c2s_sess_ops;
+    c->sess.srv = srv;
+    c->sess.id = c2s_next_id++;
+    snprintf(c->sess.peer, sizeof c->sess.peer, "%s", peer);
+    c->next = c2s_all;
+    if (c2s_all)
+        c2s_all->prev = c;
+    c2s_all = c;
+    c2s_nall++;
+    tn_log(TN_LOG_DEBUG, "c2s %llu: %s connection from %s",
+           (unsigned long long)c->sess.id, tp->name, peer);
+    return c;
+}
+
+void c2s_gone(c2s_t *c)
+{
     tn_sessions_remove(c->srv, &c->sess);
     if (c->prev)
         c->prev->next = c->next;
@@ -627,121 +560,6 @@ static void c2s_on_closed(tn_conn_t *conn)
     c2s_nall--;
     tn_log(TN_LOG_DEBUG, "c2s %llu: closed", (unsigned long long)c->sess.id);
     c2s_unref(c);
-}
-
-static const tn_conn_ops_t c2s_conn_ops = {
-    .data = c2s_on_data,
-    .tls_ready = c2s_on_tls_ready,
-    .eof = c2s_on_eof,
-    .timeout = c2s_on_timeout,
-    .closed = c2s_on_closed,
-};
-
-static const tn_xml_cbs_t c2s_xml_cbs = {
-    .stream_open = c2s_on_stream_open,
-    .stanza = c2s_on_stanza,
-    .stream_close = c2s_on_stream_close,
-};
-
-/* ---- listeners --------------------------------------------------------- */
-
-static void c2s_on_connection(uv_stream_t *server, int status)
-{
-    c2s_listener_t *l = server->data;
-    if (status < 0) {
-        tn_log(TN_LOG_WARN, "c2s: accept failed: %s", uv_strerror(status));
-        return;
-    }
-    c2s_t *c = TN_NEW(c2s_t);
-    c->srv = l->srv;
-    c->lcfg = l->lcfg;
-    c->refs = 1; /* dropped in c2s_on_closed */
-    c->sess.ops = &c2s_sess_ops;
-    c->sess.srv = l->srv;
-    c->sess.id = c2s_next_id++;
-    c->conn = tn_conn_new(l->srv->loop, &c2s_conn_ops, c);
-    tn_xml_limits_t lim = {l->srv->cfg->max_preauth_stanza, C2S_MAX_DEPTH,
-                           C2S_MAX_ATTRS};
-    c->parser = tn_xml_parser_new(&lim, &c2s_xml_cbs, c);
-    c->next = c2s_all;
-    if (c2s_all)
-        c2s_all->prev = c;
-    c2s_all = c;
-    c2s_nall++;
-    if (uv_accept(server, (uv_stream_t *)&c->conn->tcp) < 0 ||
-        tn_conn_start(c->conn) < 0) {
-        c->closing = 1;
-        tn_conn_abort(c->conn);
-        return;
-    }
-    snprintf(c->sess.peer, sizeof c->sess.peer, "%s", c->conn->peer);
-    tn_log(TN_LOG_DEBUG, "c2s %llu: connection from %s",
-           (unsigned long long)c->sess.id, c->conn->peer);
-    tn_conn_timer(c->conn,
-                  (uint64_t)l->srv->cfg->preauth_timeout * 1000);
-    if (c->lcfg->tls == TN_TLS_DIRECT) {
-        if (tn_conn_start_tls(c->conn, l->srv->tls) < 0) {
-            c->closing = 1;
-            tn_conn_abort(c->conn);
-        }
-    }
-}
-
-int tn_c2s_listen(tn_server_t *srv, char **err)
-{
-    const tn_config_t *cfg = srv->cfg;
-    c2s_listeners = tn_calloc(cfg->nlisten, sizeof *c2s_listeners);
-    for (size_t i = 0; i < cfg->nlisten; i++) {
-        const tn_listen_cfg_t *lc = &cfg->listen[i];
-        if (lc->service != TN_SVC_C2S)
-            continue;
-        struct sockaddr_storage ss;
-        if (uv_ip4_addr(lc->ip, lc->port, (struct sockaddr_in *)&ss) &&
-            uv_ip6_addr(lc->ip, lc->port, (struct sockaddr_in6 *)&ss)) {
-            *err = tn_sprintf("bad listen address %s", lc->ip);
-            return TN_EIO;
-        }
-        c2s_listener_t *l = &c2s_listeners[c2s_nlisteners++];
-        l->srv = srv;
-        l->lcfg = lc;
-        uv_tcp_init(srv->loop, &l->tcp);
-        l->tcp.data = l;
-        int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
-        if (rc == 0)
-            rc = uv_listen((uv_stream_t *)&l->tcp, 1024, c2s_on_connection);
-        if (rc < 0) {
-            *err = tn_sprintf("cannot listen on %s port %d: %s", lc->ip,
-                              lc->port, uv_strerror(rc));
-            return TN_EIO;
-        }
-        tn_log(TN_LOG_INFO, "c2s listening on %s port %d (%s)", lc->ip,
-               lc->port,
-               lc->tls == TN_TLS_DIRECT ? "direct TLS"
-               : lc->tls == TN_TLS_NONE ? "no TLS"
-                                        : "STARTTLS");
-    }
-    return 0;
-}
-
-static void c2s_listener_closed(uv_handle_t *h)
-{
-    (void)h;
-    if (--c2s_nlisteners == 0) {
-        tn_free(c2s_listeners);
-        c2s_listeners = NULL;
-    }
-}
-
-void tn_c2s_unlisten(tn_server_t *srv)
-{
-    (void)srv;
-    size_t n = c2s_nlisteners;
-    if (!n) {
-        tn_free(c2s_listeners);
-        c2s_listeners = NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        uv_close((uv_handle_t *)&c2s_listeners[i].tcp, c2s_listener_closed);
 }
 
 void tn_c2s_close_all(tn_server_t *srv, const char *cond)

@@ -34,7 +34,7 @@ static const struct {
 /* Channel-binding data of this stream's TLS, whichever layer holds it. */
 static int sasl_has_cb(const c2s_t *c, const char *type)
 {
-    return c->tls && tn_conn_has_cb(c->conn, type);
+    return c->tls && c->conn && tn_conn_has_cb(c->conn, type);
 }
 
 static int sasl_cb_offered(const c2s_t *c)
@@ -104,7 +104,7 @@ typedef struct sasl_ipfail {
 /* The address part of "ip:port" into buf. */
 static const char *sasl_ip(const c2s_t *c, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s", c->conn->peer);
+    snprintf(buf, cap, "%s", c->sess.peer);
     char *colon = strrchr(buf, ':');
     if (colon)
         *colon = '\0';
@@ -154,7 +154,7 @@ static void sasl_ipfail_count(c2s_t *c)
         tn_log(TN_LOG_WARN,
                "c2s: %u failed logins from %s within %u s; refusing "
                "logins from it for the rest of the window",
-               f->n, c->conn->peer, srv->cfg->auth_ip_window);
+               f->n, c->sess.peer, srv->cfg->auth_ip_window);
 }
 
 static int sasl_ip_blocked(c2s_t *c)
@@ -189,7 +189,7 @@ static void sasl_fail(c2s_t *c, const char *cond)
     sasl_send_failure(c, cond);
     c->auth_failures++;
     tn_log(TN_LOG_INFO, "c2s %llu %s: authentication failed (%s), attempt %u",
-           (unsigned long long)c->sess.id, c->conn->peer, cond,
+           (unsigned long long)c->sess.id, c->sess.peer, cond,
            c->auth_failures);
     if (strcmp(cond, "temporary-auth-failure") != 0 &&
         strcmp(cond, "aborted") != 0)
@@ -208,7 +208,7 @@ static void sasl_fail(c2s_t *c, const char *cond)
 static void sasl_refuse_binding(c2s_t *c)
 {
     tn_log(TN_LOG_INFO, "c2s %llu %s: SASL channel binding refused",
-           (unsigned long long)c->sess.id, c->conn->peer);
+           (unsigned long long)c->sess.id, c->sess.peer);
     sasl_send_failure(c, "not-authorized");
 }
 
@@ -231,7 +231,7 @@ static void sasl_success(c2s_t *c, const char *user, const char *data,
     c->user = tn_strdup(user);
     c->authed = 1;
     tn_log(TN_LOG_INFO, "c2s %llu %s: authenticated as %s@%s",
-           (unsigned long long)c->sess.id, c->conn->peer, user, c->host);
+           (unsigned long long)c->sess.id, c->sess.peer, user, c->host);
     c2s_restart(c);
 }
 
@@ -350,7 +350,7 @@ static void sasl_scram_final(c2s_t *c, const char *msg, size_t len)
     int cblen = 0;
     const char *cb = tn_scram_server_cb_type(c->scram);
     if (cb) {
-        cblen = c->tls ? tn_conn_cb_data(c->conn, cb, cbd, sizeof cbd)
+        cblen = c->tls && c->conn ? tn_conn_cb_data(c->conn, cb, cbd, sizeof cbd)
                        : TN_EINVAL;
         if (cblen < 0) {
             sasl_fail(c, "not-authorized");

@@ -20,8 +20,12 @@
  * thread, so one buffer serves every connection. */
 static char conn_rbuf[65536];
 
-/* Connections written to during this loop turn, flushed by conn_check. */
+/* Connections written to during this loop turn, flushed by conn_check
+ * after the I/O callbacks, and by conn_prepare before the loop blocks in
+ * poll (what timer callbacks wrote would otherwise wait for the next I/O
+ * event). */
 static uv_check_t conn_check;
+static uv_prepare_t conn_prepare;
 static int conn_check_ready;
 static tn_conn_t *conn_dirty;
 
@@ -42,9 +46,8 @@ static void conn_unlist(tn_conn_t *c)
     c->next_dirty = NULL;
 }
 
-static void conn_check_cb(uv_check_t *h)
+static void conn_flush_dirty(void)
 {
-    (void)h;
     /* A push may queue more (TLS answers) or close: pop one at a time. */
     while (conn_dirty) {
         tn_conn_t *c = conn_dirty;
@@ -53,6 +56,18 @@ static void conn_check_cb(uv_check_t *h)
         c->dirty = 0;
         conn_push(c);
     }
+}
+
+static void conn_check_cb(uv_check_t *h)
+{
+    (void)h;
+    conn_flush_dirty();
+}
+
+static void conn_prepare_cb(uv_prepare_t *h)
+{
+    (void)h;
+    conn_flush_dirty();
 }
 
 static void conn_mark_dirty(tn_conn_t *c)
@@ -68,6 +83,7 @@ void tn_conn_global_release(void)
 {
     if (conn_check_ready) {
         uv_close((uv_handle_t *)&conn_check, NULL);
+        uv_close((uv_handle_t *)&conn_prepare, NULL);
         conn_check_ready = 0;
     }
 }
@@ -95,6 +111,9 @@ tn_conn_t *tn_conn_new(uv_loop_t *loop, const tn_conn_ops_t *ops, void *ud)
         uv_check_init(loop, &conn_check);
         uv_check_start(&conn_check, conn_check_cb);
         uv_unref((uv_handle_t *)&conn_check); /* never keeps ternd alive */
+        uv_prepare_init(loop, &conn_prepare);
+        uv_prepare_start(&conn_prepare, conn_prepare_cb);
+        uv_unref((uv_handle_t *)&conn_prepare);
         conn_check_ready = 1;
     }
     tn_conn_t *c = TN_NEW(tn_conn_t);

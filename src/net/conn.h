@@ -4,7 +4,8 @@
  *
  * Output is batched per loop turn: writes append to `plain` (TLS) or
  * `pend` (plain TCP) and mark the connection dirty; a uv_check handle,
- * which runs once per loop iteration after the I/O callbacks, encrypts
+ * which runs once per loop iteration after the I/O callbacks (and a
+ * uv_prepare handle before the loop blocks, for what timers wrote), encrypts
  * what each dirty connection gathered with one SSL_write and writes it
  * with one uv_try_write (falling back to one uv_write in flight while
  * further bytes queue in `pend`). Many stanzas to one peer in one turn

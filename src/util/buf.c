@@ -97,6 +97,13 @@ void tn_buf_append_xml(tn_buf_t *b, const char *s, size_t n, int in_attr)
     tn_buf_append(b, s + start, n - start);
 }
 
+void tn_buf_reset(tn_buf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
 void tn_buf_consume(tn_buf_t *b, size_t n)
 {
     if (n >= b->len) {

@@ -24,6 +24,8 @@ void tn_buf_append_xml(tn_buf_t *b, const char *s, size_t n, int in_attr);
 void tn_buf_reserve(tn_buf_t *b, size_t n);
 /* Grows len by n and returns the n new bytes for the caller to fill. */
 char *tn_buf_extend(tn_buf_t *b, size_t n);
+/* Empties b, keeping its allocation. */
+void tn_buf_reset(tn_buf_t *b);
 /* Drops the first n bytes. */
 void tn_buf_consume(tn_buf_t *b, size_t n);
 /* Takes the contents out (caller frees with tn_free); b is left empty. */

@@ -3,6 +3,9 @@
 #define TN_XML_NS_H
 
 #define TN_NS_STREAM "http://etherx.jabber.org/streams"
+#define TN_NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+#define TN_NS_HTTPBIND "http://jabber.org/protocol/httpbind"
+#define TN_NS_XBOSH "urn:xmpp:xbosh"
 #define TN_NS_CLIENT "jabber:client"
 #define TN_NS_SERVER "jabber:server"
 #define TN_NS_XML "http://www.w3.org/XML/1998/namespace"

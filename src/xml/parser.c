@@ -309,11 +309,14 @@ static void parser_open_stream(tn_xml_parser_t *p, const char *name,
         if (!aname)
             goto out;
         if (ans) {
-            /* Foreign qualified attributes are not passed on, so that
-             * foo:to='...' cannot pass for to='...'. */
-            tn_stanza_str_free(ans);
-            tn_stanza_str_free(aname);
-            continue;
+            /* Qualified attributes go as "uri|local", so that
+             * foo:to='...' cannot pass for to='...' (BOSH reads
+             * xmpp:restart this way). */
+            char *q = tn_sprintf("%s|%s", ans, aname);
+            tn_free(ans);
+            tn_free(aname);
+            aname = tn_stanza_str(q);
+            tn_free(q);
         }
         owned[o++] = aname;
         list[k++] = aname;
@@ -805,4 +808,11 @@ const char *tn_xml_parser_error(const tn_xml_parser_t *p)
 int tn_xml_parser_is_idle(const tn_xml_parser_t *p)
 {
     return p->xp == NULL;
+}
+
+int tn_xml_parser_between(const tn_xml_parser_t *p)
+{
+    if (p->hold.len || p->err || p->stopped || !p->replay)
+        return 0;
+    return p->xp == NULL || (p->depth == 1 && !p->st && p->mark == p->fed);
 }

@@ -36,8 +36,8 @@ typedef struct tn_xml_cbs {
     /* The stream root opened. name/ns are its local name and namespace;
      * default_ns is the default namespace (xmlns='...') it declared, or
      * NULL. attrs is a NULL-terminated name, value, name, value... array
-     * of its attributes (names of xml: attributes are "xml:lang"). All
-     * borrowed for the call. */
+     * of its attributes (names of xml: attributes are "xml:lang", those
+     * in other namespaces "uri|local"). All borrowed for the call. */
     void (*stream_open)(void *ud, const char *name, const char *ns,
                         const char *default_ns, const char **attrs);
     /* A first-level element completed. The callee takes the reference. */
@@ -84,6 +84,11 @@ void tn_xml_parser_set_limits(tn_xml_parser_t *p,
  * stream with the same namespace context, so callers see no difference.
  * 0 otherwise. For tests and memory accounting. */
 int tn_xml_parser_is_idle(const tn_xml_parser_t *p);
+
+/* 1 when the stream root is open and everything fed so far formed whole
+ * first-level elements: no partial element, no bytes held back. Framed
+ * transports (WebSocket) check this after each message. */
+int tn_xml_parser_between(const tn_xml_parser_t *p);
 
 /* A short description of the last error, for logs (static storage). */
 const char *tn_xml_parser_error(const tn_xml_parser_t *p);

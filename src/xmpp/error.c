@@ -40,7 +40,13 @@ tn_stanza_t *tn_error_reply(const tn_stanza_t *st, const char *type,
 
 void tn_stream_error_write(tn_buf_t *out, const char *cond, const char *text)
 {
-    tn_buf_printf(out, "<stream:error><%s xmlns='" TN_NS_STREAMS "'/>", cond);
+    tn_buf_puts(out, "<stream:error>");
+    tn_stream_error_body(out, cond, text);
+}
+
+void tn_stream_error_body(tn_buf_t *out, const char *cond, const char *text)
+{
+    tn_buf_printf(out, "<%s xmlns='" TN_NS_STREAMS "'/>", cond);
     if (text) {
         tn_buf_puts(out, "<text xmlns='" TN_NS_STREAMS "'>");
         tn_buf_append_xml(out, text, strlen(text), 0);

@@ -23,5 +23,8 @@ tn_stanza_t *tn_error_reply(const tn_stanza_t *st, const char *type,
 /* Appends "<stream:error><cond xmlns=.../>[<text>..</text>]</stream:error>"
  * to out. */
 void tn_stream_error_write(tn_buf_t *out, const char *cond, const char *text);
+/* The same after the caller's own <stream:error ...> start tag (framed
+ * transports declare the prefix on it): condition, text, end tag. */
+void tn_stream_error_body(tn_buf_t *out, const char *cond, const char *text);
 
 #endif

@@ -87,8 +87,10 @@ class Server:
         self._write_config()
 
     def _write_config(self):
-        # STARTTLS, XEP-0368 direct TLS, no TLS at all.
-        self.port, self.port_direct, self.port_plain = free_ports(3)
+        # STARTTLS, XEP-0368 direct TLS, no TLS at all; HTTP over direct
+        # TLS and plain HTTP (WebSocket, BOSH, host-meta).
+        (self.port, self.port_direct, self.port_plain, self.port_https,
+         self.port_http) = free_ports(5)
         c2s_text = ', '.join('%s: %s' % kv for kv in self.c2s.items())
         self.config.write_text(
             'hosts: [localhost]\n'
@@ -98,10 +100,13 @@ class Server:
             '  - {ip: 127.0.0.1, port: %d, service: c2s}\n'
             '  - {ip: 127.0.0.1, port: %d, service: c2s, tls: direct}\n'
             '  - {ip: 127.0.0.1, port: %d, service: c2s, tls: none}\n'
+            '  - {ip: 127.0.0.1, port: %d, service: http, tls: direct}\n'
+            '  - {ip: 127.0.0.1, port: %d, service: http}\n'
             'log: {level: debug}\n'
             'c2s: {%s}\n%s'
             % (self.cert, self.key, self.tls_extra, self.db, self.port, self.port_direct,
-               self.port_plain, c2s_text, self.extra))
+               self.port_plain, self.port_https, self.port_http, c2s_text,
+               self.extra))
 
     # -- process -----------------------------------------------------------
 
@@ -128,7 +133,8 @@ class Server:
         LIVE.append(self)
         STARTED.append(self)
         deadline = time.monotonic() + timeout
-        pending = [self.port, self.port_direct, self.port_plain]
+        pending = [self.port, self.port_direct, self.port_plain,
+                   self.port_https, self.port_http]
         while pending:
             if self.proc.poll() is not None:
                 self._forget()
