@@ -1,7 +1,8 @@
 #!/bin/sh
 # setup-var.sh DIR -- creates DIR with a self-signed certificate for
-# localhost, a configuration serving localhost on 5222 (STARTTLS) and 5223
-# (direct TLS, XEP-0368), and an SQLite database path. Leaves existing
+# localhost, a configuration serving localhost on 5222 (STARTTLS), 5223
+# (direct TLS, XEP-0368) and 5443 (HTTPS: WebSocket, BOSH, host-meta), and
+# an SQLite database path. Leaves existing
 # files alone, so accounts and settings survive `make run` again.
 set -e
 dir=${1:-var}
@@ -22,6 +23,7 @@ storage: {backend: sqlite, path: $dir/tern.db}
 listen:
   - {ip: 127.0.0.1, port: 5222, service: c2s}
   - {ip: 127.0.0.1, port: 5223, service: c2s, tls: direct}
+  - {ip: 127.0.0.1, port: 5443, service: http, tls: direct}
 log: {level: info}
 YAML
     echo "created $dir/tern.yaml"

@@ -182,6 +182,7 @@ static const char *http_reason(int status)
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Internal Server Error";
     }
 }
@@ -353,13 +354,28 @@ static int http_on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
-static void http_commit_header(http_conn_t *hc)
+/* RFC 9110 5.6.2: a field name is a token. */
+static int http_tchar(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Stores the header gathered so far. Returns -1 (400 to answer) for a
+ * name that is not a token, such as "Content-Length " (RFC 9112 5.1:
+ * whitespace before the colon is refused, not guessed at). */
+static int http_commit_header(http_conn_t *hc)
 {
     if (!hc->in_value)
-        return;
-    for (size_t i = 0; i < hc->field.len; i++)
+        return 0;
+    for (size_t i = 0; i < hc->field.len; i++) {
+        if (!http_tchar(hc->field.data[i])) {
+            hc->too_big = 400;
+            return -1;
+        }
         if (hc->field.data[i] >= 'A' && hc->field.data[i] <= 'Z')
             hc->field.data[i] = (char)(hc->field.data[i] + 32);
+    }
     /* A NUL inside would cut the pair short: such headers are dropped. */
     if (!memchr(hc->field.data, 0, hc->field.len) &&
         !memchr(hc->value.data ? hc->value.data : "", 0, hc->value.len)) {
@@ -372,6 +388,7 @@ static void http_commit_header(http_conn_t *hc)
     tn_buf_reset(&hc->field);
     tn_buf_reset(&hc->value);
     hc->in_value = 0;
+    return 0;
 }
 
 /* The URL is complete when the first header name starts. */
@@ -396,9 +413,9 @@ static int http_take_url(http_conn_t *hc)
 static int http_on_field(http_parser *p, const char *at, size_t len)
 {
     http_conn_t *hc = p->data;
-    if (http_count(hc, len + 4, 431) || http_take_url(hc))
+    if (http_count(hc, len + 4, 431) || http_take_url(hc) ||
+        http_commit_header(hc) < 0)
         return 1;
-    http_commit_header(hc);
     tn_buf_append(&hc->field, at, len);
     return 0;
 }
@@ -416,14 +433,24 @@ static int http_on_value(http_parser *p, const char *at, size_t len)
 static int http_on_headers(http_parser *p)
 {
     http_conn_t *hc = p->data;
-    if (http_take_url(hc))
-        return 1;
-    http_commit_header(hc);
+    /* (1 and 2 mean "no body" here: errors are -1.) */
+    if (http_take_url(hc) || http_commit_header(hc) < 0)
+        return -1;
+    /* HTTP/1.x only (no 0.9); 1.1 requests name their Host (RFC 9112
+     * 3.2). */
+    if (p->http_major != 1) {
+        hc->too_big = 505;
+        return -1;
+    }
+    if (p->http_minor >= 1 && !tn_http_header(hc->req, "host")) {
+        hc->too_big = 400;
+        return -1;
+    }
     /* A declared body that cannot fit is refused before it comes. */
     if (p->content_length != ULLONG_MAX &&
         p->content_length > hc->srv->cfg->http_max_request) {
         hc->too_big = 413;
-        return 1;
+        return -1;
     }
     return 0;
 }

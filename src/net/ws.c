@@ -50,6 +50,7 @@ typedef struct ws {
     unsigned see_other : 1; /* close with see-other-uri */
     unsigned no_data : 1;   /* a close frame went or came: no more data */
     unsigned wrapped : 1;   /* the synthetic root was parsed */
+    unsigned broken : 1;    /* wslay failed: no more calls into it */
 } ws_t;
 
 /* ---- frames out -------------------------------------------------------- */
@@ -58,6 +59,8 @@ typedef struct ws {
  * the connection closes (flushing first). */
 static void ws_flush(ws_t *w)
 {
+    if (w->broken)
+        return;
     wslay_event_send(w->ctx);
     if (wslay_event_get_close_sent(w->ctx)) {
         w->no_data = 1;
@@ -165,7 +168,13 @@ static void ws_close(c2s_t *c, const char *cond, const char *text)
     c2s_write(c, b.data, b.len);
     tn_buf_release(&b);
     w->no_data = 1;
-    wslay_event_queue_close(w->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+    /* 1001 "going away" when the server stops, else 1000. */
+    if (!w->broken)
+        wslay_event_queue_close(w->ctx,
+                                cond && strcmp(cond, "system-shutdown") == 0
+                                    ? WSLAY_CODE_GOING_AWAY
+                                    : WSLAY_CODE_NORMAL_CLOSURE,
+                                NULL, 0);
     ws_flush(w);
     /* Also when wslay had already closed (its own close frame went). */
     tn_conn_close(w->conn);
@@ -422,7 +431,19 @@ static void ws_feed(ws_t *w, const char *data, size_t len)
     c2s_ref(c);
     int rc = wslay_event_recv(w->ctx);
     w->rlen = 0;
-    if (!c->closing && (rc < 0 || !wslay_event_get_read_enabled(w->ctx))) {
+    if (rc < 0 && !c->closing) {
+        /* A frame wslay's parser refused (a control frame over 125 bytes
+         * or fragmented, a length with its top bit set): wslay may not be
+         * called again, so the 1002 close frame is written here. */
+        static const char close1002[] = {(char)0x88, 2, 0x03, (char)0xea};
+        w->broken = 1;
+        w->no_data = 1;
+        tn_log(TN_LOG_INFO, "c2s %llu %s: malformed WebSocket frame, "
+                            "closing with 1002",
+               (unsigned long long)c->sess.id, c->sess.peer);
+        tn_conn_write(w->conn, close1002, sizeof close1002);
+        c2s_close(c, NULL, NULL);
+    } else if (!c->closing && !wslay_event_get_read_enabled(w->ctx)) {
         /* The client's close frame, or a violation wslay answered with a
          * close frame of its own (1002, 1007, 1009...). */
         w->no_data = 1;
@@ -431,9 +452,8 @@ static void ws_feed(ws_t *w, const char *data, size_t len)
                    (unsigned long long)c->sess.id);
         else
             tn_log(TN_LOG_INFO, "c2s %llu %s: WebSocket protocol error, "
-                                "closing with %u",
-                   (unsigned long long)c->sess.id, c->sess.peer,
-                   (unsigned)wslay_event_get_status_code_sent(w->ctx));
+                                "closing",
+                   (unsigned long long)c->sess.id, c->sess.peer);
         c2s_close(c, NULL, NULL);
     }
     if (!c->closing || wslay_event_want_write(w->ctx))

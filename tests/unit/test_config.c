@@ -44,7 +44,14 @@ static const char full_example[] =
     "      auth_attempts: 5, max_out_queue: 2M,\n"
     "      auth_ip_failures: 0, auth_ip_window: 600}\n"
     "modules: [ping, disco, version]\n"
-    "muc: {host: Rooms.Example.ORG}\n";
+    "muc: {host: Rooms.Example.ORG}\n"
+    "http: {origins: ['https://app.example.org'], trusted_proxies: "
+    "['10.0.0.1', '::1'],\n"
+    "       max_request_size: 128K, request_timeout: 10,\n"
+    "       url: 'https://xmpp.example.org:5443/', see_other_uri: "
+    "'wss://b.example.org/xmpp-websocket', websocket_ping: 20}\n"
+    "bosh: {max_wait: 30, max_hold: 2, max_inactivity: 90, max_pause: 600,\n"
+    "       polling: 5}\n";
 
 static int parse(const char *text, tn_config_t *cfg, char **err)
 {
@@ -78,6 +85,22 @@ static void test_full_example(void **state)
     assert_int_equal(cfg.listen[2].port, 5222);
     assert_int_equal(cfg.listen[2].service, TN_SVC_C2S);
     assert_int_equal(cfg.listen[2].tls, TN_TLS_NONE);
+    assert_int_equal(cfg.nhttp_origins, 1);
+    assert_string_equal(cfg.http_origins[0], "https://app.example.org");
+    assert_int_equal(cfg.nhttp_proxies, 2);
+    assert_string_equal(cfg.http_proxies[1], "::1");
+    assert_int_equal(cfg.http_max_request, 128 * 1024);
+    assert_int_equal(cfg.http_timeout, 10);
+    /* The trailing slash goes: endpoints are appended with theirs. */
+    assert_string_equal(cfg.http_url, "https://xmpp.example.org:5443");
+    assert_string_equal(cfg.ws_see_other,
+                        "wss://b.example.org/xmpp-websocket");
+    assert_int_equal(cfg.ws_ping, 20);
+    assert_int_equal(cfg.bosh_max_wait, 30);
+    assert_int_equal(cfg.bosh_max_hold, 2);
+    assert_int_equal(cfg.bosh_max_inactivity, 90);
+    assert_int_equal(cfg.bosh_max_pause, 600);
+    assert_int_equal(cfg.bosh_polling, 5);
     assert_int_equal(cfg.log_level, TN_LOG_DEBUG);
     assert_int_equal(cfg.require_tls, 0);
     assert_int_equal(cfg.tls_compact, 0);
@@ -133,6 +156,39 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_out_queue, 1048576);
     assert_null(cfg.modules);
     assert_int_equal(cfg.nmodules, 0);
+    assert_int_equal(cfg.nhttp_origins, 0);
+    assert_int_equal(cfg.nhttp_proxies, 0);
+    assert_int_equal(cfg.http_max_request, 65536);
+    assert_int_equal(cfg.http_timeout, 30);
+    assert_null(cfg.http_url);
+    assert_null(cfg.ws_see_other);
+    assert_int_equal(cfg.ws_ping, 30);
+    assert_int_equal(cfg.bosh_max_wait, 60);
+    assert_int_equal(cfg.bosh_max_hold, 1);
+    assert_int_equal(cfg.bosh_max_inactivity, 60);
+    assert_int_equal(cfg.bosh_max_pause, 120);
+    assert_int_equal(cfg.bosh_polling, 2);
+    tn_config_release(&cfg);
+}
+
+/* http listeners default to plain HTTP (no STARTTLS in HTTP). */
+static void test_http_listener(void **state)
+{
+    (void)state;
+    tn_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(
+        parse(HOSTS TLS "listen:\n"
+                        "  - {ip: 127.0.0.1, port: 5443, service: http, "
+                        "tls: direct}\n"
+                        "  - {ip: 127.0.0.1, port: 5280, service: http}\n",
+              &cfg, &err),
+        0);
+    assert_null(err);
+    assert_int_equal(cfg.listen[0].service, TN_SVC_HTTP);
+    assert_int_equal(cfg.listen[0].tls, TN_TLS_DIRECT);
+    assert_int_equal(cfg.listen[1].service, TN_SVC_HTTP);
+    assert_int_equal(cfg.listen[1].tls, TN_TLS_NONE);
     tn_config_release(&cfg);
 }
 
@@ -237,7 +293,42 @@ static const struct err_case err_cases[] = {
      "t.yaml:3: key 'listen[0].port': expected an integer"},
     {HOSTS TLS "listen: [{ip: 127.0.0.1, port: 5269, service: s2s}]\n",
      "t.yaml:3: key 'listen[0].service': unknown service 's2s' "
-     "(expected c2s)"},
+     "(expected c2s or http)"},
+    {HOSTS TLS "listen: [{ip: 127.0.0.1, port: 5443, service: http, "
+               "tls: starttls}]\n",
+     "t.yaml:3: key 'listen[0].tls': an http listener takes tls: direct "
+     "or none"},
+    /* http, bosh */
+    {MINIMAL "http: {origins: [chat.example.org]}\n",
+     "t.yaml:4: key 'http.origins[0]': 'chat.example.org' is not an "
+     "http(s) or ws(s) URL"},
+    {MINIMAL "http: {origins: ['https://a.example/<x>']}\n",
+     "t.yaml:4: key 'http.origins[0]': 'https://a.example/<x>' holds a "
+     "character that must be percent-encoded"},
+    {MINIMAL "http: {trusted_proxies: [10.0.0.1, proxy.example]}\n",
+     "t.yaml:4: key 'http.trusted_proxies[1]': 'proxy.example' is not an "
+     "IPv4 or IPv6 address"},
+    {MINIMAL "http: {trusted_proxies: 10.0.0.1}\n",
+     "t.yaml:4: key 'http.trusted_proxies': expected a list"},
+    {MINIMAL "http: {max_request_size: 1K}\n",
+     "t.yaml:4: key 'http.max_request_size': must be between 4096 and "
+     "16777216"},
+    {MINIMAL "http: {request_timeout: 0}\n",
+     "t.yaml:4: key 'http.request_timeout': must be between 1 and 3600"},
+    {MINIMAL "http: {url: 'https://a b'}\n",
+     "t.yaml:4: key 'http.url': 'https://a b' holds a character that must "
+     "be percent-encoded"},
+    {MINIMAL "http: {see_other_uri: ftp://x}\n",
+     "t.yaml:4: key 'http.see_other_uri': 'ftp://x' is not an http(s) or "
+     "ws(s) URL"},
+    {MINIMAL "http: {websocket: true}\n",
+     "t.yaml:4: key 'http.websocket': unknown key"},
+    {MINIMAL "bosh: {max_hold: 9}\n",
+     "t.yaml:4: key 'bosh.max_hold': must be between 0 and 8"},
+    {MINIMAL "bosh: {max_wait: 0}\n",
+     "t.yaml:4: key 'bosh.max_wait': must be between 1 and 3600"},
+    {MINIMAL "bosh: {max_inactivity: 1}\n",
+     "t.yaml:4: key 'bosh.max_inactivity': must be between 2 and 3600"},
     {HOSTS TLS "listen: [{ip: 127.0.0.1, port: 5222, tls: ssl}]\n",
      "t.yaml:3: key 'listen[0].tls': unknown tls mode 'ssl' (expected "
      "starttls, direct or none)"},
@@ -481,6 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_example),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_http_listener),
         cmocka_unit_test(test_partial_sections),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),
