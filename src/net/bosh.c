@@ -233,6 +233,7 @@ static void bosh_answer(bosh_t *b, size_t i)
     b->sent[b->nsent].len = body.len;
     b->nsent++;
     r.req->abort = NULL;
+    r.req->hurry = NULL;
     bosh_reply(r.req, body.data, body.len);
     tn_buf_release(&body);
     if (b->nheld == 0) {
@@ -485,6 +486,19 @@ static void bosh_req_abort(tn_http_req_t *req)
         bosh_arm(b);
 }
 
+/* A request came behind a held one on the same connection: the held one
+ * goes back now (with whatever is queued), or the two would wait for each
+ * other until 'wait' ran out. */
+static void bosh_req_hurry(tn_http_req_t *req)
+{
+    bosh_t *b = req->ud;
+    for (size_t i = 0; i < b->nheld; i++)
+        if (b->held[i].req == req) {
+            bosh_answer(b, i);
+            return;
+        }
+}
+
 /* Processes request rid (in sequence) and holds it. */
 static void bosh_process(bosh_t *b, tn_http_req_t *req, unsigned long long rid,
                          bosh_body_t *bb)
@@ -515,6 +529,7 @@ static void bosh_process(bosh_t *b, tn_http_req_t *req, unsigned long long rid,
         return;
     }
     req->abort = bosh_req_abort;
+    req->hurry = bosh_req_hurry;
     req->ud = b;
     b->held[b->nheld++] = (bosh_req_t){req, rid, now};
     c2s_ref(c);
@@ -614,6 +629,7 @@ static void bosh_session_request(tn_http_req_t *req, bosh_body_t *bb)
                 bosh_reply(old, "<body xmlns='" TN_NS_HTTPBIND "'/>",
                            sizeof "<body xmlns='" TN_NS_HTTPBIND "'/>" - 1);
                 req->abort = bosh_req_abort;
+                req->hurry = bosh_req_hurry;
                 req->ud = b;
                 b->held[i].req = req;
                 return;

@@ -533,13 +533,16 @@ static void http_on_data(tn_conn_t *conn, const char *data, size_t len)
     if (hc->closing)
         return;
     tn_buf_append(&hc->in, data, len);
+    if (hc->held && hc->req && hc->req->hurry)
+        hc->req->hurry(hc->req); /* may answer, and then go on parsing */
     if (hc->held) {
         /* Pipelined input waits; past one request's worth, stop reading. */
         if (hc->in.len - hc->in_off > hc->srv->cfg->http_max_request)
             tn_conn_pause(conn);
         return;
     }
-    http_process(hc);
+    if (!hc->closing)
+        http_process(hc);
 }
 
 static void http_on_tls_ready(tn_conn_t *conn)

@@ -42,6 +42,10 @@ struct tn_http_req {
     /* A handler that keeps the request unanswered sets abort: it runs if
      * the client goes first, and the request is freed after it. */
     void (*abort)(tn_http_req_t *req);
+    /* And may set hurry: it runs when another request arrives behind this
+     * one on its connection (pipelining), which cannot be answered before
+     * this one is: the handler should answer now if it can. */
+    void (*hurry)(tn_http_req_t *req);
     void *ud;            /* the handler's */
     /* private */
     http_conn_t *hc;
