@@ -278,11 +278,11 @@ static void bosh_end(bosh_t *b, const char *cond)
     b->dead = 1; /* bosh_close leaves the requests to us */
     if (b->c && !b->c->closing)
         c2s_close(b->c, NULL, NULL);
-    for (size_t i = 0; i < b->nheld; i++) {
-        b->held[i].req->abort = NULL;
-        bosh_terminal(b->held[i].req, cond);
+    while (b->nheld) {
+        tn_http_req_t *req = b->held[--b->nheld].req;
+        req->abort = NULL;
+        bosh_terminal(req, cond);
     }
-    b->nheld = 0;
     bosh_arm(b);
 }
 
@@ -328,6 +328,9 @@ static void bosh_close(c2s_t *c, const char *cond, const char *text)
     bosh_t *b = c->tpd;
     if (b->dead)
         return; /* bosh_end answers the requests itself */
+    /* Dead first: answering may run a request pipelined behind one of
+     * these, which must find the session gone. */
+    b->dead = 1;
     /* XEP-0206 6: a stream error travels in a remote-stream-error
      * terminate; otherwise a plain terminate. */
     tn_buf_t body;
@@ -351,15 +354,13 @@ static void bosh_close(c2s_t *c, const char *cond, const char *text)
         bosh_reply(r.req, body.data, body.len);
     }
     tn_buf_release(&body);
-    for (size_t i = 0; i < b->nheld; i++) {
-        b->held[i].req->abort = NULL;
-        bosh_reply(b->held[i].req,
-                   "<body type='terminate' xmlns='" TN_NS_HTTPBIND "'/>",
+    while (b->nheld) {
+        tn_http_req_t *req = b->held[--b->nheld].req;
+        req->abort = NULL;
+        bosh_reply(req, "<body type='terminate' xmlns='" TN_NS_HTTPBIND "'/>",
                    sizeof "<body type='terminate' xmlns='" TN_NS_HTTPBIND
                           "'/>" - 1);
     }
-    b->nheld = 0;
-    b->dead = 1;
     bosh_arm(b); /* c2s_gone and the rest on the next turn */
 }
 
@@ -533,6 +534,12 @@ static void bosh_process(bosh_t *b, tn_http_req_t *req, unsigned long long rid,
     req->ud = b;
     b->held[b->nheld++] = (bosh_req_t){req, rid, now};
     c2s_ref(c);
+    if (!c->authed) {
+        c->preauth_bytes += req->body.len;
+        /* As on TCP: all of a login fits in 8 stanzas' worth. */
+        if (c->preauth_bytes > 8 * c->srv->cfg->max_preauth_stanza)
+            c2s_close(c, "policy-violation", "Too much data before login");
+    }
     if (restart && strcmp(restart, "true") == 0 && !c->closing) {
         /* XEP-0206 5: a stream restart after SASL. */
         c2s_restart(c);
