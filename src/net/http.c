@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "net/http.h"
 #include "net/listen.h"
@@ -210,6 +211,22 @@ static void http_done(http_conn_t *hc, tn_http_req_t *r)
         http_process(hc);
 }
 
+/* RFC 9110 6.6.1: origin servers with a clock send Date (IMF-fixdate),
+ * formatted once a second. */
+static const char *http_date(void)
+{
+    static char buf[40];
+    static time_t last;
+    time_t now = time(NULL);
+    if (now != last) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return buf;
+}
+
 void tn_http_respond(tn_http_req_t *req, int status, const char *ctype,
                      const char *headers, const char *body, size_t len)
 {
@@ -223,7 +240,8 @@ void tn_http_respond(tn_http_req_t *req, int status, const char *ctype,
     }
     tn_buf_t *out = tn_conn_wbuf(hc->conn);
     if (out) {
-        tn_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+        tn_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                      http_reason(status), http_date());
         if (ctype)
             tn_buf_printf(out, "Content-Type: %s\r\n", ctype);
         tn_buf_printf(out, "Content-Length: %zu\r\n", len);
