@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config openssl libuv1-dev libexpat1-dev \
 	libssl-dev libyaml-dev libsqlite3-dev libidn-dev libidn2-dev \
 	libhttp-parser-dev libwslay-dev
-TEST_DEPS = $(BUILD_DEPS) libcmocka-dev python3 python3-slixmpp python3-pytest
+TEST_DEPS = $(BUILD_DEPS) libcmocka-dev python3 python3-slixmpp python3-pytest \
+	chromium nodejs
 # Debian's own Python has slixmpp; another python3 first on PATH may not.
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
@@ -33,6 +34,8 @@ deps:
 
 test-deps:
 	sh tools/install-deps.sh $(TEST_DEPS)
+	@# Debian's nodejs comes without npm (NodeSource's has it built in).
+	command -v npm >/dev/null || sh tools/install-deps.sh npm
 
 run: deps build
 	sh tools/setup-var.sh var

@@ -48,6 +48,7 @@ typedef struct bosh_body {
 
 typedef struct bosh {
     char sid[32];
+    char ctype[64];        /* 'content' of the creation request, or "" */
     tn_server_t *srv;
     c2s_t *c;              /* NULL once the c2s session has gone */
     uv_timer_t timer;
@@ -183,23 +184,27 @@ static long long bosh_num(const bosh_body_t *bb, const char *name)
 
 /* ---- answers ----------------------------------------------------------- */
 
-static void bosh_reply(tn_http_req_t *req, const char *body, size_t len)
+/* Answers with the session's Content-Type (b may be NULL). */
+static void bosh_reply(const bosh_t *b, tn_http_req_t *req, const char *body,
+                       size_t len)
 {
-    tn_http_respond(req, 200, BOSH_CTYPE, NULL, body, len);
+    tn_http_respond(req, 200, b && b->ctype[0] ? b->ctype : BOSH_CTYPE, NULL,
+                    body, len);
 }
 
-/* A terminal binding condition for a request outside any session. */
-static void bosh_terminal(tn_http_req_t *req, const char *cond)
+/* A terminal binding condition (b: the session, or NULL). */
+static void bosh_terminal(const bosh_t *b, tn_http_req_t *req,
+                          const char *cond)
 {
     tn_log(TN_LOG_INFO, "http %s: BOSH request ended with %s", req->peer,
            cond);
-    tn_buf_t b;
-    tn_buf_init(&b);
-    tn_buf_printf(&b, "<body type='terminate' condition='%s' xmlns='"
+    tn_buf_t t;
+    tn_buf_init(&t);
+    tn_buf_printf(&t, "<body type='terminate' condition='%s' xmlns='"
                       TN_NS_HTTPBIND "'/>",
                   cond);
-    bosh_reply(req, b.data, b.len);
-    tn_buf_release(&b);
+    bosh_reply(b, req, t.data, t.len);
+    tn_buf_release(&t);
 }
 
 /* Answers held request i (removed from the list) with everything queued
@@ -234,7 +239,7 @@ static void bosh_answer(bosh_t *b, size_t i)
     b->nsent++;
     r.req->abort = NULL;
     r.req->hurry = NULL;
-    bosh_reply(r.req, body.data, body.len);
+    bosh_reply(b, r.req, body.data, body.len);
     tn_buf_release(&body);
     if (b->nheld == 0) {
         /* Inactivity counts from now, unless a pause asked for more. */
@@ -257,11 +262,11 @@ static void bosh_free(bosh_t *b, const char *cond)
     tn_hmap_del(&bosh_sessions, b->sid);
     for (size_t i = 0; i < b->nheld; i++) {
         b->held[i].req->abort = NULL;
-        bosh_terminal(b->held[i].req, cond);
+        bosh_terminal(b, b->held[i].req, cond);
     }
     for (size_t i = 0; i < b->nearly; i++) {
         b->early[i].req->abort = NULL;
-        bosh_terminal(b->early[i].req, cond);
+        bosh_terminal(b, b->early[i].req, cond);
         bosh_body_free(b->early_body[i]);
     }
     for (size_t i = 0; i < b->nsent; i++)
@@ -281,7 +286,7 @@ static void bosh_end(bosh_t *b, const char *cond)
     while (b->nheld) {
         tn_http_req_t *req = b->held[--b->nheld].req;
         req->abort = NULL;
-        bosh_terminal(req, cond);
+        bosh_terminal(b, req, cond);
     }
     bosh_arm(b);
 }
@@ -351,13 +356,13 @@ static void bosh_close(c2s_t *c, const char *cond, const char *text)
         memmove(&b->held[0], &b->held[1], (b->nheld - 1) * sizeof r);
         b->nheld--;
         r.req->abort = NULL;
-        bosh_reply(r.req, body.data, body.len);
+        bosh_reply(b, r.req, body.data, body.len);
     }
     tn_buf_release(&body);
     while (b->nheld) {
         tn_http_req_t *req = b->held[--b->nheld].req;
         req->abort = NULL;
-        bosh_reply(req, "<body type='terminate' xmlns='" TN_NS_HTTPBIND "'/>",
+        bosh_reply(b, req, "<body type='terminate' xmlns='" TN_NS_HTTPBIND "'/>",
                    sizeof "<body type='terminate' xmlns='" TN_NS_HTTPBIND
                           "'/>" - 1);
     }
@@ -607,7 +612,7 @@ static void bosh_session_request(tn_http_req_t *req, bosh_body_t *bb)
     long long rid = bosh_num(bb, "rid");
     if (!b || b->dead) {
         bosh_body_free(bb);
-        bosh_terminal(req, "item-not-found");
+        bosh_terminal(NULL, req, "item-not-found");
         return;
     }
     b->last_req = uv_now(b->srv->loop);
@@ -624,7 +629,7 @@ static void bosh_session_request(tn_http_req_t *req, bosh_body_t *bb)
         for (size_t i = 0; i < b->nsent; i++)
             if (b->sent[i].rid == r) {
                 tn_log(TN_LOG_DEBUG, "bosh %s: replaying rid %llu", b->sid, r);
-                bosh_reply(req, b->sent[i].body, b->sent[i].len);
+                bosh_reply(b, req, b->sent[i].body, b->sent[i].len);
                 return;
             }
         for (size_t i = 0; i < b->nheld; i++)
@@ -633,7 +638,7 @@ static void bosh_session_request(tn_http_req_t *req, bosh_body_t *bb)
                  * gone; this one waits in its place. */
                 tn_http_req_t *old = b->held[i].req;
                 old->abort = NULL;
-                bosh_reply(old, "<body xmlns='" TN_NS_HTTPBIND "'/>",
+                bosh_reply(b, old, "<body xmlns='" TN_NS_HTTPBIND "'/>",
                            sizeof "<body xmlns='" TN_NS_HTTPBIND "'/>" - 1);
                 req->abort = bosh_req_abort;
                 req->hurry = bosh_req_hurry;
@@ -681,7 +686,7 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     const char *to = bosh_attr(bb, "to");
     if (rid < 0 || wait < 0 || hold < 0 || !to) {
         bosh_body_free(bb);
-        bosh_terminal(req, "bad-request");
+        bosh_terminal(NULL, req, "bad-request");
         return;
     }
     char *host = tn_jid_nameprep(to);
@@ -689,7 +694,7 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     tn_free(host);
     if (!known) {
         bosh_body_free(bb);
-        bosh_terminal(req, "host-unknown");
+        bosh_terminal(NULL, req, "host-unknown");
         return;
     }
     tn_server_t *srv = req->srv;
@@ -707,6 +712,14 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     b->inactivity = cfg->bosh_max_inactivity;
     b->polling = cfg->bosh_polling;
     b->maxpause = cfg->bosh_max_pause;
+    /* 7.1: 'content' is the Content-Type of every answer; taken only when
+     * it is a plain type/subtype with parameters (it goes into a header). */
+    const char *content = bosh_attr(bb, "content");
+    if (content && strlen(content) < sizeof b->ctype &&
+        strchr(content, '/') &&
+        strspn(content, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789/+-.;=_ ") == strlen(content))
+        snprintf(b->ctype, sizeof b->ctype, "%s", content);
     const char *ack = bosh_attr(bb, "ack");
     b->ack = ack && strcmp(ack, "1") == 0;
     b->next_rid = (unsigned long long)rid + 1;
@@ -730,7 +743,7 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     if (closing) {
         /* The stream was refused: bosh_close queued the terminate. */
         bosh_body_free(bb);
-        bosh_terminal(req, "remote-stream-error");
+        bosh_terminal(b, req, "remote-stream-error");
         return;
     }
     tn_buf_t body;
@@ -757,7 +770,7 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     b->sent[0].body = tn_strndup(body.data, body.len);
     b->sent[0].len = body.len;
     b->nsent = 1;
-    bosh_reply(req, body.data, body.len);
+    bosh_reply(b, req, body.data, body.len);
     tn_buf_release(&body);
     bosh_body_free(bb);
     bosh_arm(b);
@@ -786,7 +799,7 @@ void tn_bosh_request(tn_http_req_t *req)
     }
     bosh_body_t *bb = bosh_parse(req);
     if (!bb) {
-        bosh_terminal(req, "bad-request");
+        bosh_terminal(NULL, req, "bad-request");
         return;
     }
     if (bosh_attr(bb, "sid"))
