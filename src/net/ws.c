@@ -33,6 +33,7 @@
 
 #include "net/c2s_int.h"
 #include "net/http.h"
+#include "net/wstrack.h"
 #include "util/base64.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -50,9 +51,7 @@ typedef struct ws {
     c2s_t *c;
     wslay_event_context_ptr ctx; /* NULL while idle */
     uint64_t maxlen;        /* message bound given to wslay */
-    uint64_t tleft;         /* payload bytes left in the current frame */
-    unsigned char th[14];   /* the current frame's header so far */
-    unsigned char thlen, tneed;
+    tn_ws_track_t track;    /* frame boundaries of what wslay was given */
     const char *rdata;      /* input being handed to wslay */
     size_t rlen;
     uint64_t last_rx;       /* loop time of the last bytes from the client */
@@ -62,7 +61,6 @@ typedef struct ws {
     unsigned no_data : 1;   /* a close frame went or came: no more data */
     unsigned wrapped : 1;   /* the synthetic root was parsed */
     unsigned broken : 1;    /* wslay failed: no more calls into it */
-    unsigned tfrag : 1;     /* inside a fragmented data message */
 } ws_t;
 
 static const struct wslay_event_callbacks ws_callbacks;
@@ -77,46 +75,11 @@ static wslay_event_context_ptr ws_ctx(ws_t *w)
     return w->ctx;
 }
 
-/* Follows frame boundaries in bytes about to go to wslay (RFC 6455 5.2:
- * 2 bytes, 2 or 8 of extended length, 4 of mask, then the payload). */
-static void ws_track(ws_t *w, const unsigned char *p, size_t len)
-{
-    while (len) {
-        if (w->tleft) {
-            uint64_t n = w->tleft < len ? w->tleft : len;
-            w->tleft -= n;
-            p += n;
-            len -= (size_t)n;
-            continue;
-        }
-        w->th[w->thlen++] = *p++;
-        len--;
-        if (w->thlen == 2) {
-            unsigned l7 = w->th[1] & 0x7f;
-            w->tneed = (unsigned char)(2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) +
-                                       (w->th[1] & 0x80 ? 4 : 0));
-        }
-        if (w->thlen < 2 || w->thlen < w->tneed)
-            continue;
-        unsigned l7 = w->th[1] & 0x7f;
-        uint64_t plen = l7;
-        if (l7 == 126)
-            plen = (uint64_t)w->th[2] << 8 | w->th[3];
-        else if (l7 == 127)
-            for (int i = 0; i < 8; i++)
-                plen = (i ? plen << 8 : 0) | w->th[2 + i];
-        if ((w->th[0] & 0x0f) < 8) /* a data frame: FIN ends the message */
-            w->tfrag = !(w->th[0] & 0x80);
-        w->tleft = plen;
-        w->thlen = 0;
-    }
-}
-
 /* Frees the wslay context when it holds no state (see the top). */
 static void ws_idle(ws_t *w)
 {
-    if (w->ctx && !w->broken && w->thlen == 0 && w->tleft == 0 &&
-        !w->tfrag && !wslay_event_want_write(w->ctx) &&
+    if (w->ctx && !w->broken && tn_ws_track_idle(&w->track) &&
+        !wslay_event_want_write(w->ctx) &&
         wslay_event_get_read_enabled(w->ctx) &&
         wslay_event_get_write_enabled(w->ctx) &&
         !wslay_event_get_close_sent(w->ctx) &&
@@ -500,7 +463,7 @@ static void ws_feed(ws_t *w, const char *data, size_t len)
             return;
         }
     }
-    ws_track(w, (const unsigned char *)data, len);
+    tn_ws_track(&w->track, (const unsigned char *)data, len);
     w->rdata = data;
     w->rlen = len;
     c2s_ref(c);

@@ -23,6 +23,8 @@ int fuzz_scram_one(const uint8_t *data, size_t size);
 int fuzz_config_one(const uint8_t *data, size_t size);
 /* The compact TLS 1.3 record reader, tn_tls13_open. */
 int fuzz_tls13_one(const uint8_t *data, size_t size);
+/* The WebSocket frame tracker against wslay (freed vs kept context). */
+int fuzz_ws_one(const uint8_t *data, size_t size);
 
 /* Reports a failed oracle on stderr and aborts. */
 __attribute__((noreturn)) static inline void fuzz_fail(const char *target,

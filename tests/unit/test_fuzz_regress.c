@@ -85,6 +85,7 @@ static const struct replay_target replay_targets[] = {
     {"scram", fuzz_scram_one},
     {"config", fuzz_config_one},
     {"tls13", fuzz_tls13_one},
+    {"ws", fuzz_ws_one},
 };
 
 static void test_replay(void **state)
@@ -118,6 +119,7 @@ int main(void)
         cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[2]),
         cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[3]),
         cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[4]),
+        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[5]),
         cmocka_unit_test(test_edge_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
