@@ -34,31 +34,31 @@
 typedef struct bosh_req {
     tn_http_req_t *req;
     unsigned long long rid;
-    uint64_t since;        /* loop time it was held */
+    uint64_t since; /* loop time it was held */
 } bosh_req_t;
 
 /* A request body, parsed. */
 typedef struct bosh_body {
     int opened, closed, bad;
-    char *attrs[32];       /* owned name/value pairs of <body/> */
+    char *attrs[32]; /* owned name/value pairs of <body/> */
     size_t nattrs;
-    tn_stanza_t **kids;    /* owned references */
+    tn_stanza_t **kids; /* owned references */
     size_t nkids, cap;
 } bosh_body_t;
 
 typedef struct bosh {
     char sid[32];
-    char ctype[64];        /* 'content' of the creation request, or "" */
+    char ctype[64]; /* 'content' of the creation request, or "" */
     tn_server_t *srv;
-    c2s_t *c;              /* NULL once the c2s session has gone */
+    c2s_t *c; /* NULL once the c2s session has gone */
     uv_timer_t timer;
     unsigned wait, hold, requests, inactivity, polling, maxpause;
-    unsigned ack : 1;      /* the client asked for acknowledgements */
-    unsigned created : 1;  /* the creation answer went */
-    unsigned flush : 1;    /* answer a held request on the next turn */
-    unsigned dead : 1;     /* ending: freed on the next turn */
+    unsigned ack : 1;            /* the client asked for acknowledgements */
+    unsigned created : 1;        /* the creation answer went */
+    unsigned flush : 1;          /* answer a held request on the next turn */
+    unsigned dead : 1;           /* ending: freed on the next turn */
     unsigned long long next_rid; /* the rid to process next */
-    bosh_req_t held[BOSH_MAX_REQUESTS + 1];  /* in rid order; the
+    bosh_req_t held[BOSH_MAX_REQUESTS + 1]; /* in rid order; the
                                              * extra one: a request ended
                                              * with a terminal condition */
     size_t nheld;
@@ -71,11 +71,11 @@ typedef struct bosh {
         size_t len;
     } sent[BOSH_MAX_REQUESTS]; /* answers kept for replays */
     size_t nsent;
-    tn_buf_t out;          /* elements for the client, not yet answered */
-    uint64_t last_req;     /* loop time of the last request */
-    uint64_t idle_until;   /* inactivity (or pause) deadline */
-    uint64_t last_poll;    /* loop time of the last empty request */
-    uint64_t deadline;     /* pre-bind deadline, or 0 */
+    tn_buf_t out;        /* elements for the client, not yet answered */
+    uint64_t last_req;   /* loop time of the last request */
+    uint64_t idle_until; /* inactivity (or pause) deadline */
+    uint64_t last_poll;  /* loop time of the last empty request */
+    uint64_t deadline;   /* pre-bind deadline, or 0 */
 } bosh_t;
 
 static tn_hmap_t bosh_sessions;
@@ -154,8 +154,7 @@ static const tn_xml_cbs_t bosh_xml_cbs = {
 static bosh_body_t *bosh_parse(tn_http_req_t *req)
 {
     const tn_config_t *cfg = req->srv->cfg;
-    tn_xml_limits_t lim = {cfg->max_stanza_size, C2S_MAX_DEPTH,
-                           C2S_MAX_ATTRS};
+    tn_xml_limits_t lim = {cfg->max_stanza_size, C2S_MAX_DEPTH, C2S_MAX_ATTRS};
     bosh_body_t *bb = TN_NEW(bosh_body_t);
     tn_xml_parser_t *p = tn_xml_parser_new(&lim, &bosh_xml_cbs, bb);
     int rc = tn_xml_parser_feed(p, req->body.data ? req->body.data : "",
@@ -193,15 +192,14 @@ static void bosh_reply(const bosh_t *b, tn_http_req_t *req, const char *body,
 }
 
 /* A terminal binding condition (b: the session, or NULL). */
-static void bosh_terminal(const bosh_t *b, tn_http_req_t *req,
-                          const char *cond)
+static void bosh_terminal(const bosh_t *b, tn_http_req_t *req, const char *cond)
 {
-    tn_log(TN_LOG_INFO, "http %s: BOSH request ended with %s", req->peer,
-           cond);
+    tn_log(TN_LOG_INFO, "http %s: BOSH request ended with %s", req->peer, cond);
     tn_buf_t t;
     tn_buf_init(&t);
-    tn_buf_printf(&t, "<body type='terminate' condition='%s' xmlns='"
-                      TN_NS_HTTPBIND "'/>",
+    tn_buf_printf(&t,
+                  "<body type='terminate' condition='%s' xmlns='" TN_NS_HTTPBIND
+                  "'/>",
                   cond);
     bosh_reply(b, req, t.data, t.len);
     tn_buf_release(&t);
@@ -362,9 +360,9 @@ static void bosh_close(c2s_t *c, const char *cond, const char *text)
     while (b->nheld) {
         tn_http_req_t *req = b->held[--b->nheld].req;
         req->abort = NULL;
-        bosh_reply(b, req, "<body type='terminate' xmlns='" TN_NS_HTTPBIND "'/>",
-                   sizeof "<body type='terminate' xmlns='" TN_NS_HTTPBIND
-                          "'/>" - 1);
+        bosh_reply(
+            b, req, "<body type='terminate' xmlns='" TN_NS_HTTPBIND "'/>",
+            sizeof "<body type='terminate' xmlns='" TN_NS_HTTPBIND "'/>" - 1);
     }
     bosh_arm(b); /* c2s_gone and the rest on the next turn */
 }
@@ -454,8 +452,7 @@ static void bosh_arm(bosh_t *b)
     } else {
         at = b->nheld ? b->held[0].since + (uint64_t)b->wait * 1000
                       : b->idle_until;
-        if (b->nearly &&
-            b->early[0].since + (uint64_t)b->wait * 1000 < at)
+        if (b->nearly && b->early[0].since + (uint64_t)b->wait * 1000 < at)
             at = b->early[0].since + (uint64_t)b->wait * 1000;
         if (b->deadline && b->deadline < at)
             at = b->deadline;
@@ -715,8 +712,7 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     /* 7.1: 'content' is the Content-Type of every answer; taken only when
      * it is a plain type/subtype with parameters (it goes into a header). */
     const char *content = bosh_attr(bb, "content");
-    if (content && strlen(content) < sizeof b->ctype &&
-        strchr(content, '/') &&
+    if (content && strlen(content) < sizeof b->ctype && strchr(content, '/') &&
         strspn(content, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                         "0123456789/+-.;=_ ") == strlen(content))
         snprintf(b->ctype, sizeof b->ctype, "%s", content);
@@ -756,8 +752,9 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
                   b->sid, b->wait, b->requests, b->hold, b->inactivity,
                   b->polling, b->maxpause);
     tn_buf_append_xml(&body, c->host, strlen(c->host), 1);
-    tn_buf_printf(&body, "' authid='%s' secure='true' xmpp:version='1.0' "
-                         "xmpp:restartlogic='true'",
+    tn_buf_printf(&body,
+                  "' authid='%s' secure='true' xmpp:version='1.0' "
+                  "xmpp:restartlogic='true'",
                   c->stream_id);
     if (b->ack)
         tn_buf_printf(&body, " ack='%lld'", rid);

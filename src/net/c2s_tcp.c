@@ -23,8 +23,8 @@ static tn_listeners_t tcp_listeners;
 /* Our stream header (RFC 6120 4.7). */
 static void tcp_header(c2s_t *c, tn_buf_t *out)
 {
-    tn_buf_puts(out, "<?xml version='1.0'?><stream:stream xmlns='"
-                     TN_NS_CLIENT "' xmlns:stream='" TN_NS_STREAM "'");
+    tn_buf_puts(out, "<?xml version='1.0'?><stream:stream xmlns='" TN_NS_CLIENT
+                     "' xmlns:stream='" TN_NS_STREAM "'");
     c2s_header_attrs(c, out);
     tn_buf_puts(out, ">");
 }
@@ -241,8 +241,8 @@ static void tcp_on_connection(uv_stream_t *server, int status)
 
 int tn_c2s_listen(tn_server_t *srv, char **err)
 {
-    return tn_listeners_open(srv, TN_SVC_C2S, tcp_on_connection,
-                             &tcp_listeners, err);
+    return tn_listeners_open(srv, TN_SVC_C2S, tcp_on_connection, &tcp_listeners,
+                             err);
 }
 
 void tn_c2s_unlisten(tn_server_t *srv)

@@ -73,10 +73,11 @@ void tn_hostmeta_request(tn_http_req_t *req)
         hostmeta_url(&b, req, 0, "/http-bind");
         tn_buf_puts(&b, "\"}]}\n");
     } else {
-        tn_buf_puts(&b, "<?xml version='1.0' encoding='utf-8'?>\n"
-                        "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>"
-                        "\n<Link rel='urn:xmpp:alt-connections:websocket' "
-                        "href='");
+        tn_buf_puts(&b,
+                    "<?xml version='1.0' encoding='utf-8'?>\n"
+                    "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>"
+                    "\n<Link rel='urn:xmpp:alt-connections:websocket' "
+                    "href='");
         hostmeta_url(&b, req, 1, "/xmpp-websocket");
         tn_buf_puts(&b, "'/>\n<Link rel='urn:xmpp:alt-connections:xbosh' "
                         "href='");
@@ -86,8 +87,7 @@ void tn_hostmeta_request(tn_http_req_t *req)
     int head = strcmp(req->method, "HEAD") == 0;
     /* CORS for any origin: the document is public and browsers (Converse
      * discovering endpoints) read it cross-origin. */
-    tn_http_respond(req, 200,
-                    json ? "application/json" : "application/xrd+xml",
+    tn_http_respond(req, 200, json ? "application/json" : "application/xrd+xml",
                     tn_http_header(req, "origin") && tn_http_origin_ok(req)
                         ? NULL /* tn_http_respond adds it */
                         : "Access-Control-Allow-Origin: *\r\n",

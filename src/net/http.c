@@ -14,23 +14,23 @@
 #include "util/mem.h"
 
 struct http_conn {
-    tn_conn_t *conn;      /* NULL once upgraded away */
+    tn_conn_t *conn; /* NULL once upgraded away */
     tn_server_t *srv;
     const tn_listen_cfg_t *lcfg;
     http_parser p;
-    tn_buf_t in;          /* bytes read and not yet parsed */
+    tn_buf_t in; /* bytes read and not yet parsed */
     size_t in_off;
-    tn_http_req_t *req;   /* being received, or being handled */
-    size_t req_bytes;     /* of the request being received */
-    tn_buf_t field;       /* header name being received */
-    tn_buf_t value;       /* header value being received */
-    int too_big;          /* 413 / 431 to answer */
+    tn_http_req_t *req; /* being received, or being handled */
+    size_t req_bytes;   /* of the request being received */
+    tn_buf_t field;     /* header name being received */
+    tn_buf_t value;     /* header value being received */
+    int too_big;        /* 413 / 431 to answer */
     struct http_conn *prev, *next;
     unsigned tls : 1;
-    unsigned held : 1;    /* req was dispatched and is unanswered */
+    unsigned held : 1; /* req was dispatched and is unanswered */
     unsigned closing : 1;
     unsigned in_value : 1;
-    unsigned keep : 1;    /* keep-alive after req */
+    unsigned keep : 1; /* keep-alive after req */
     unsigned in_process : 1;
     unsigned upgraded : 1;
 };
@@ -170,21 +170,36 @@ static void http_forwarded(tn_http_req_t *r)
 static const char *http_reason(int status)
 {
     switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Internal Server Error";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 426:
+        return "Upgrade Required";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -514,10 +529,10 @@ static void http_process(http_conn_t *hc)
             continue;
         }
         if (e != HPE_OK) {
-            int status = hc->too_big                 ? hc->too_big
-                         : e == HPE_HEADER_OVERFLOW  ? 431
-                         : e == HPE_INVALID_METHOD   ? 501
-                                                     : 400;
+            int status = hc->too_big                ? hc->too_big
+                         : e == HPE_HEADER_OVERFLOW ? 431
+                         : e == HPE_INVALID_METHOD  ? 501
+                                                    : 400;
             tn_log(TN_LOG_DEBUG, "http %s: %s", hc->conn->peer,
                    http_errno_name(e));
             http_fail(hc, status);

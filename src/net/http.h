@@ -30,14 +30,14 @@ typedef struct http_conn http_conn_t;
 struct tn_http_req {
     tn_server_t *srv;
     const tn_listen_cfg_t *lcfg; /* the listener it came through */
-    const char *method;  /* "GET", "POST", ... */
-    char *path;          /* owned; the URL's path, without the query */
+    const char *method;          /* "GET", "POST", ... */
+    char *path;                  /* owned; the URL's path, without the query */
     tn_buf_t body;
-    char peer[64];       /* "ip:port" of the client; a trusted proxy's
-                          * X-Forwarded-For gives "ip:0" */
-    unsigned secure : 1; /* TLS, or a trusted proxy (which terminated
-                          * TLS in front of us) */
-    unsigned tls : 1;    /* this connection is TLS */
+    char peer[64];        /* "ip:port" of the client; a trusted proxy's
+                           * X-Forwarded-For gives "ip:0" */
+    unsigned secure : 1;  /* TLS, or a trusted proxy (which terminated
+                           * TLS in front of us) */
+    unsigned tls : 1;     /* this connection is TLS */
     unsigned upgrade : 1; /* Connection: upgrade with an Upgrade header */
     /* A handler that keeps the request unanswered sets abort: it runs if
      * the client goes first, and the request is freed after it. */
@@ -46,11 +46,11 @@ struct tn_http_req {
      * one on its connection (pipelining), which cannot be answered before
      * this one is: the handler should answer now if it can. */
     void (*hurry)(tn_http_req_t *req);
-    void *ud;            /* the handler's */
+    void *ud; /* the handler's */
     /* private */
     http_conn_t *hc;
-    tn_buf_t hdrs;       /* "name\0value\0" pairs, names lower-cased */
-    int status;          /* answered with (for the log) */
+    tn_buf_t hdrs; /* "name\0value\0" pairs, names lower-cased */
+    int status;    /* answered with (for the log) */
 };
 
 /* The value of header lname (lower case), or NULL. With repeated headers,
@@ -71,8 +71,8 @@ void tn_http_respond(tn_http_req_t *req, int status, const char *ctype,
  * connection away from the HTTP server; bytes the client sent after the
  * request are appended to rest. Frees req. The caller sets conn->ops and
  * conn->ud before returning to the loop. */
-tn_conn_t *tn_http_upgrade(tn_http_req_t *req, const char *head,
-                           size_t len, tn_buf_t *rest);
+tn_conn_t *tn_http_upgrade(tn_http_req_t *req, const char *head, size_t len,
+                           tn_buf_t *rest);
 
 int tn_http_listen(tn_server_t *srv, char **err);
 void tn_http_unlisten(tn_server_t *srv);

@@ -11,8 +11,8 @@ static const char *listen_service_name(tn_service_t svc)
     return svc == TN_SVC_HTTP ? "http" : "c2s";
 }
 
-int tn_listeners_open(tn_server_t *srv, tn_service_t svc,
-                      uv_connection_cb cb, tn_listeners_t *ls, char **err)
+int tn_listeners_open(tn_server_t *srv, tn_service_t svc, uv_connection_cb cb,
+                      tn_listeners_t *ls, char **err)
 {
     const tn_config_t *cfg = srv->cfg;
     ls->v = tn_calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof *ls->v);

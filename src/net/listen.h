@@ -27,8 +27,8 @@ struct tn_listeners {
 /* Starts every listener of service svc in srv->cfg; cb runs for each
  * connection (server->data is the tn_listener_t). Returns 0, or TN_EIO
  * with *err (fresh) naming the address that could not be bound. */
-int tn_listeners_open(tn_server_t *srv, tn_service_t svc,
-                      uv_connection_cb cb, tn_listeners_t *ls, char **err);
+int tn_listeners_open(tn_server_t *srv, tn_service_t svc, uv_connection_cb cb,
+                      tn_listeners_t *ls, char **err);
 /* Stops accepting; the memory goes when the last handle has closed. */
 void tn_listeners_close(tn_listeners_t *ls);
 

@@ -42,17 +42,17 @@
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 /* The synthetic root every message is parsed inside. */
-#define WS_ROOT "<stream:stream xmlns='" TN_NS_CLIENT \
-                "' xmlns:stream='" TN_NS_STREAM "'>"
+#define WS_ROOT                                                                \
+    "<stream:stream xmlns='" TN_NS_CLIENT "' xmlns:stream='" TN_NS_STREAM "'>"
 #define WS_STANZA_GUESS 511
 
 typedef struct ws {
     tn_conn_t *conn;
     c2s_t *c;
     wslay_event_context_ptr ctx; /* NULL while idle */
-    uint64_t maxlen;        /* message bound given to wslay */
-    tn_ws_track_t track;    /* frame boundaries of what wslay was given */
-    const char *rdata;      /* input being handed to wslay */
+    uint64_t maxlen;             /* message bound given to wslay */
+    tn_ws_track_t track;         /* frame boundaries of what wslay was given */
+    const char *rdata;           /* input being handed to wslay */
     size_t rlen;
     uint64_t last_rx;       /* loop time of the last bytes from the client */
     uint64_t deadline;      /* loop time of the pre-bind deadline, or 0 */
@@ -160,11 +160,10 @@ static void ws_stanza(c2s_t *c, const tn_stanza_t *st)
     /* No enclosing element: the namespace is declared on the stanza. */
     tn_stanza_serialize(st, NULL, out);
     if (tn_log_enabled(TN_LOG_DEBUG))
-        tn_log(TN_LOG_DEBUG, "c2s %llu out: %.*s",
-               (unsigned long long)c->sess.id,
-               (int)(out->len - start - 10 > 2000 ? 2000
-                                                  : out->len - start - 10),
-               out->data + start + 10);
+        tn_log(
+            TN_LOG_DEBUG, "c2s %llu out: %.*s", (unsigned long long)c->sess.id,
+            (int)(out->len - start - 10 > 2000 ? 2000 : out->len - start - 10),
+            out->data + start + 10);
     ws_frame_fix(out, start);
     tn_conn_wrote(w->conn);
 }
@@ -373,8 +372,9 @@ static void ws_text(ws_t *w, const char *data, size_t len)
                (unsigned long long)c->sess.id, (int)(len > 2000 ? 2000 : len),
                data);
     if (ws_restricted(data, len)) {
-        tn_log(TN_LOG_INFO, "c2s %llu %s: DTD, comment or processing "
-                            "instruction in a message",
+        tn_log(TN_LOG_INFO,
+               "c2s %llu %s: DTD, comment or processing "
+               "instruction in a message",
                (unsigned long long)c->sess.id, c->sess.peer);
         c2s_close(c, "restricted-xml", NULL);
         return;
@@ -396,8 +396,8 @@ static void ws_text(ws_t *w, const char *data, size_t len)
 
 /* ---- wslay callbacks --------------------------------------------------- */
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf,
-                          size_t len, int flags, void *ud)
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                          int flags, void *ud)
 {
     ws_t *w = ud;
     (void)flags;
@@ -476,8 +476,9 @@ static void ws_feed(ws_t *w, const char *data, size_t len)
         static const char close1002[] = {(char)0x88, 2, 0x03, (char)0xea};
         w->broken = 1;
         w->no_data = 1;
-        tn_log(TN_LOG_INFO, "c2s %llu %s: malformed WebSocket frame, "
-                            "closing with 1002",
+        tn_log(TN_LOG_INFO,
+               "c2s %llu %s: malformed WebSocket frame, "
+               "closing with 1002",
                (unsigned long long)c->sess.id, c->sess.peer);
         tn_conn_write(w->conn, close1002, sizeof close1002);
         c2s_close(c, NULL, NULL);
@@ -489,8 +490,9 @@ static void ws_feed(ws_t *w, const char *data, size_t len)
             tn_log(TN_LOG_DEBUG, "c2s %llu: WebSocket closed by the client",
                    (unsigned long long)c->sess.id);
         else
-            tn_log(TN_LOG_INFO, "c2s %llu %s: WebSocket protocol error, "
-                                "closing",
+            tn_log(TN_LOG_INFO,
+                   "c2s %llu %s: WebSocket protocol error, "
+                   "closing",
                    (unsigned long long)c->sess.id, c->sess.peer);
         c2s_close(c, NULL, NULL);
     }
@@ -583,8 +585,8 @@ void tn_ws_request(tn_http_req_t *req)
 {
     const char *key = tn_http_header(req, "sec-websocket-key");
     size_t klen = 0;
-    unsigned char *kbin = key ? tn_base64_decode(key, strlen(key), &klen)
-                              : NULL;
+    unsigned char *kbin =
+        key ? tn_base64_decode(key, strlen(key), &klen) : NULL;
     tn_free(kbin);
     if (strcmp(req->method, "GET") != 0) {
         ws_refuse(req, 405, "WebSocket handshakes are GET requests",
@@ -624,10 +626,11 @@ void tn_ws_request(tn_http_req_t *req)
     char *accept = tn_base64_encode(md, sizeof md);
     tn_buf_t head;
     tn_buf_init(&head);
-    tn_buf_printf(&head, "HTTP/1.1 101 Switching Protocols\r\n"
-                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Accept: %s\r\n"
-                         "Sec-WebSocket-Protocol: xmpp\r\n\r\n",
+    tn_buf_printf(&head,
+                  "HTTP/1.1 101 Switching Protocols\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Accept: %s\r\n"
+                  "Sec-WebSocket-Protocol: xmpp\r\n\r\n",
                   accept);
     tn_free(accept);
 

@@ -16,7 +16,10 @@ void tn_ws_track(tn_ws_track_t *t, const unsigned char *p, size_t len)
         /* 2 bytes, then 2 or 8 of extended length, then 4 of mask. */
         if (t->hlen == 2) {
             unsigned l7 = t->th[1] & 0x7f;
-            t->need = (unsigned char)(2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) +
+            t->need = (unsigned char)(2 +
+                                      (l7 == 126   ? 2
+                                       : l7 == 127 ? 8
+                                                   : 0) +
                                       (t->th[1] & 0x80 ? 4 : 0));
         }
         if (t->hlen < 2 || t->hlen < t->need)

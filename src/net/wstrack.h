@@ -10,11 +10,11 @@
 #include <stdint.h>
 
 typedef struct tn_ws_track {
-    uint64_t left;           /* payload bytes left in the current frame */
-    unsigned char th[14];    /* the current frame's header so far */
-    unsigned char hlen;      /* bytes in th */
-    unsigned char need;      /* header length, once 2 bytes are in */
-    unsigned char frag;      /* inside a fragmented data message */
+    uint64_t left;        /* payload bytes left in the current frame */
+    unsigned char th[14]; /* the current frame's header so far */
+    unsigned char hlen;   /* bytes in th */
+    unsigned char need;   /* header length, once 2 bytes are in */
+    unsigned char frag;   /* inside a fragmented data message */
 } tn_ws_track_t;
 
 /* Advances t over len bytes of the client's stream. */

@@ -23,14 +23,14 @@ typedef struct side {
     uint64_t maxlen;
     const uint8_t *rdata;
     size_t rlen;
-    tn_buf_t log;  /* messages, results and the bytes sent, in order */
-    int dead;      /* failed or stopped reading: no more feeding */
-    int lazy;      /* frees the context when idle */
+    tn_buf_t log; /* messages, results and the bytes sent, in order */
+    int dead;     /* failed or stopped reading: no more feeding */
+    int lazy;     /* frees the context when idle */
     tn_ws_track_t track;
 } side_t;
 
-static ssize_t ws_fz_recv(wslay_event_context_ptr ctx, uint8_t *buf,
-                          size_t len, int flags, void *ud)
+static ssize_t ws_fz_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                          int flags, void *ud)
 {
     side_t *s = ud;
     (void)flags;
@@ -56,8 +56,7 @@ static ssize_t ws_fz_send(wslay_event_context_ptr ctx, const uint8_t *data,
 }
 
 static void ws_fz_msg(wslay_event_context_ptr ctx,
-                      const struct wslay_event_on_msg_recv_arg *arg,
-                      void *ud)
+                      const struct wslay_event_on_msg_recv_arg *arg, void *ud)
 {
     side_t *s = ud;
     (void)ctx;
