@@ -215,6 +215,12 @@ static void http_done(http_conn_t *hc, tn_http_req_t *r)
     hc->held = 0;
     if (hc->closing || !hc->conn)
         return;
+    if (hc->keep && tn_conn_queued(hc->conn) > hc->srv->cfg->max_out_queue) {
+        /* Pipelining without reading the answers: no more of them. */
+        tn_log(TN_LOG_INFO, "http %s: answers not read, closing",
+               hc->conn->peer);
+        hc->keep = 0;
+    }
     if (!hc->keep) {
         hc->closing = 1;
         tn_conn_close(hc->conn);

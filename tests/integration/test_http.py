@@ -677,3 +677,40 @@ def test_login_failure_limit_follows_forwarded_address(make_server):
     res = _plain(srv, '198.51.100.31', '127.0.4.5', user, pw)
     assert res.find(q(NS_SASL, 'temporary-auth-failure')) is not None, \
         'untrusted X-Forwarded-For escaped the limit: ' + tostr(res)
+
+
+def test_unread_pipelined_answers_close(make_server):
+    """A client that pipelines requests and never reads the answers gets
+    no more of them than c2s.max_out_queue allows queued: the connection
+    is closed (and logged), the server stays healthy."""
+    import socket
+    srv = make_server(c2s={'max_out_queue': 65536}).start()
+    s = socket.socket()
+    # A tiny receive window, so that answers pile up in ternd, not in the
+    # kernel.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(('127.0.0.1', srv.port_http))
+    s.settimeout(5)
+    req = b'GET /.well-known/host-meta HTTP/1.1\r\nHost: localhost\r\n\r\n'
+    try:
+        for _ in range(200):
+            s.sendall(req * 100)
+    except OSError:
+        pass  # closed under us: what this test wants
+    deadline = time.monotonic() + 10
+    while 'answers not read' not in srv.log():
+        assert time.monotonic() < deadline, 'ternd kept answering'
+        time.sleep(0.1)
+    # Reading on ends in EOF or a reset, never in 20,000 answers.
+    got = 0
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += len(d)
+    except OSError:
+        pass
+    s.close()
+    assert got < 20000 * 300
+    assert_healthy(srv)
