@@ -431,6 +431,69 @@ static int http_commit_header(http_conn_t *hc)
 }
 
 /* The URL is complete when the first header name starts. */
+static int http_hex(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* Normalizes an origin-form path in place (SECURITY.md: routes and any
+ * later authorization see one spelling): percent-escapes decoded (an
+ * encoded '/', '\\' or NUL, or a broken escape, is refused), "." and ".."
+ * segments resolved (RFC 3986 5.2.4; never above the root), repeated
+ * slashes and a trailing slash dropped. Returns 0 or -1. */
+int tn_http_normalize_path(char *path)
+{
+    if (path[0] != '/')
+        return -1;
+    size_t w = 0;
+    for (size_t r = 0; path[r]; r++) {
+        char ch = path[r];
+        if (ch == '%') {
+            int hi = http_hex(path[r + 1]),
+                lo = hi < 0 ? -1 : http_hex(path[r + 2]);
+            if (lo < 0)
+                return -1;
+            ch = (char)(hi << 4 | lo);
+            if (ch == '/' || ch == '\\' || ch == '\0')
+                return -1;
+            r += 2;
+        } else if (ch == '\\') {
+            return -1;
+        }
+        path[w++] = ch;
+    }
+    path[w] = '\0';
+    /* Segments, rebuilt in place: out never runs ahead of in. */
+    size_t in = 0, out = 0;
+    while (path[in]) {
+        while (path[in] == '/')
+            in++;
+        size_t start = in;
+        while (path[in] && path[in] != '/')
+            in++;
+        size_t n = in - start;
+        if (n == 0 || (n == 1 && path[start] == '.'))
+            continue;
+        if (n == 2 && path[start] == '.' && path[start + 1] == '.') {
+            while (out > 0 && path[out - 1] != '/')
+                out--;
+            if (out > 0)
+                out--; /* the slash before the dropped segment */
+            continue;
+        }
+        path[out++] = '/';
+        memmove(path + out, path + start, n);
+        out += n;
+    }
+    if (out == 0)
+        path[out++] = '/';
+    path[out] = '\0';
+    return 0;
+}
+
 static int http_take_url(http_conn_t *hc)
 {
     if (hc->req->path)
@@ -446,6 +509,10 @@ static int http_take_url(http_conn_t *hc)
     hc->req->path = tn_strndup(hc->field.data + u.field_data[UF_PATH].off,
                                u.field_data[UF_PATH].len);
     tn_buf_reset(&hc->field);
+    if (tn_http_normalize_path(hc->req->path) < 0) {
+        hc->too_big = 400;
+        return 1;
+    }
     return 0;
 }
 

@@ -74,6 +74,10 @@ void tn_http_respond(tn_http_req_t *req, int status, const char *ctype,
 tn_conn_t *tn_http_upgrade(tn_http_req_t *req, const char *head, size_t len,
                            tn_buf_t *rest);
 
+/* Normalizes a request path in place (http.c; exported for tests).
+ * Returns 0, or -1 for a path to refuse with 400. */
+int tn_http_normalize_path(char *path);
+
 int tn_http_listen(tn_server_t *srv, char **err);
 void tn_http_unlisten(tn_server_t *srv);
 /* Closes every HTTP connection (held requests are aborted), for

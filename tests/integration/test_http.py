@@ -714,3 +714,24 @@ def test_unread_pipelined_answers_close(make_server):
     s.close()
     assert got < 20000 * 300
     assert_healthy(srv)
+
+
+@pytest.mark.parametrize('path,status', [
+    ('/.well-known/host-meta/', 200),
+    ('/x/../.well-known/./host-meta', 200),
+    ('//.well-known//host-meta', 200),
+    ('/%2e%2e/.well-known/host-%6Deta', 200),
+    ('/.well-known%2fhost-meta', 400),
+    ('/.well-known/host-meta%00', 400),
+    ('/.well-known/host-meta%zz', 400),
+])
+def test_path_normalized(server, open_conn, path, status):
+    """Routes see one spelling of a path (SECURITY.md: normalize before
+    any decision on it): escapes decoded, dot segments and extra slashes
+    resolved; an encoded '/' or NUL, or a broken escape, is refused."""
+    c = open_conn('http')
+    r = c.request('GET', path)
+    assert r.status == status, (path, r)
+    if status == 200:
+        assert b'urn:xmpp:alt-connections:websocket' in r.body
+    assert_healthy(server)
