@@ -23,10 +23,16 @@ client side stays small enough to hold tens of thousands of sessions.
 Source addresses go round robin over 127.0.1.1..127.0.1.250 so that a
 large N does not exhaust the ephemeral ports of one address.
 
+With --transport websocket the sessions use the XMPP WebSocket binding
+(RFC 7395) at /xmpp-websocket instead: direct TLS (wss) in place of
+STARTTLS, or plain ws with --tls none; the same steps inside framed
+messages. With --attach, PORT is then the server's HTTP(S) port.
+
 Examples (Debian's interpreter):
     /usr/bin/python3 bench/idle_rss.py -n 2000
     /usr/bin/python3 bench/idle_rss.py -n 2000 --tls none
     /usr/bin/python3 bench/idle_rss.py -n 2000 --tls both --mech plain
+    /usr/bin/python3 bench/idle_rss.py -n 2000 --transport websocket
 Every wait has a deadline; the script ends on its own.
 """
 
@@ -113,7 +119,10 @@ class Client:
             if not data:
                 raise SessionError('connection closed (have %r)'
                                    % self.buf[:200])
-            self.buf += data
+            self.feed(data)
+
+    def feed(self, data):
+        self.buf += data
 
     def send(self, data):
         self.writer.write(data if isinstance(data, bytes) else data.encode())
@@ -193,6 +202,98 @@ class Client:
             self.writer.transport.abort()
 
 
+class WsClient(Client):
+    """The same session over the WebSocket binding (RFC 7395): one element
+    per text message, <open/> for the stream header."""
+
+    NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing'
+
+    def __init__(self, args, index, source):
+        super().__init__(args, index, source)
+        self.raw = b''
+
+    def feed(self, data):
+        """Unframes server messages (unmasked, RFC 6455 5.2) into buf;
+        answers pings."""
+        self.raw += data
+        while len(self.raw) >= 2:
+            op, n, hl = self.raw[0] & 15, self.raw[1] & 127, 2
+            if n == 126:
+                if len(self.raw) < 4:
+                    return
+                n, hl = int.from_bytes(self.raw[2:4], 'big'), 4
+            elif n == 127:
+                if len(self.raw) < 10:
+                    return
+                n, hl = int.from_bytes(self.raw[2:10], 'big'), 10
+            if len(self.raw) < hl + n:
+                return
+            payload, self.raw = self.raw[hl:hl + n], self.raw[hl + n:]
+            if op in (0, 1):
+                self.buf += payload
+            elif op == 9:
+                self.frame(10, payload)
+            elif op == 8:
+                raise SessionError('close frame %r' % payload[:2])
+
+    def frame(self, op, payload):
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x80 | op])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + n.to_bytes(2, 'big')
+        else:
+            head += bytes([0x80 | 127]) + n.to_bytes(8, 'big')
+        self.writer.write(head + mask +
+                          bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def send(self, data):
+        self.frame(1, data if isinstance(data, bytes) else data.encode())
+
+    async def open_stream(self):
+        self.buf = b''
+        self.send("<open xmlns='%s' to='%s' version='1.0'/>"
+                  % (self.NS_FRAMING, self.args.domain))
+        await self.expect(RE_FEATURES)
+
+    async def run(self, tls_ctx):
+        a = self.args
+        self.reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(a.host, a.port, ssl=tls_ctx,
+                                    server_hostname=a.domain if tls_ctx
+                                    else None,
+                                    local_addr=(self.source, 0)),
+            a.timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.writer.write(('GET /xmpp-websocket HTTP/1.1\r\nHost: %s\r\n'
+                           'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+                           'Sec-WebSocket-Key: %s\r\n'
+                           'Sec-WebSocket-Version: 13\r\n'
+                           'Sec-WebSocket-Protocol: xmpp\r\n\r\n'
+                           % (a.domain, key)).encode())
+        head = await asyncio.wait_for(self.reader.readuntil(b'\r\n\r\n'),
+                                      a.timeout)
+        if not head.startswith(b'HTTP/1.1 101'):
+            raise SessionError('handshake: %r' % head[:100])
+        await self.open_stream()
+        if a.mech == 'plain':
+            await self.sasl_plain()
+        else:
+            await self.sasl_scram()
+        await self.open_stream()
+        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind "
+                  "xmlns='%s'><resource>r%d</resource></bind></iq>"
+                  % (NS_BIND, self.index))
+        await self.expect(RE_BIND)
+        self.send("<presence xmlns='jabber:client'/>")
+        self.send("<iq xmlns='jabber:client' type='get' id='p'>"
+                  "<ping xmlns='urn:xmpp:ping'/></iq>")
+        await self.expect(RE_PING)
+        self.buf = b''
+
+
 async def open_many(args, first, count, tls_ctx, clients):
     """Opens sessions first..first+count-1 with bounded concurrency."""
     sem = asyncio.Semaphore(args.concurrency)
@@ -201,7 +302,8 @@ async def open_many(args, first, count, tls_ctx, clients):
     async def one(i):
         async with sem:
             src = '127.0.1.%d' % (1 + i % 250)
-            c = Client(args, i, src)
+            c = (WsClient if args.transport == 'websocket' else Client)(
+                args, i, src)
             clients.append(c)
             try:
                 await c.run(tls_ctx)
@@ -288,6 +390,7 @@ def prepare_ternd(args, work):
     db = work / 'tern.db'
     conf = work / 'tern.yaml'
     args.port_tls, args.port_plain = free_port(), free_port()
+    args.port_https, args.port_http = free_port(), free_port()
     conf.write_text(
         'hosts: [localhost]\n'
         'tls: {cert: %s, key: %s}\n'
@@ -295,9 +398,12 @@ def prepare_ternd(args, work):
         'listen:\n'
         '  - {ip: 127.0.0.1, port: %d, service: c2s}\n'
         '  - {ip: 127.0.0.1, port: %d, service: c2s, tls: none}\n'
+        '  - {ip: 127.0.0.1, port: %d, service: http, tls: direct}\n'
+        '  - {ip: 127.0.0.1, port: %d, service: http}\n'
         'log: {level: warn}\n'
         'c2s: {require_tls: false, auth_ip_failures: 0}\n'
-        % (cert, key, db, args.port_tls, args.port_plain))
+        % (cert, key, db, args.port_tls, args.port_plain, args.port_https,
+           args.port_http))
     marker = work / 'accounts'
     have = int(marker.read_text()) if marker.exists() else 0
     want = args.n + args.warmup
@@ -346,6 +452,10 @@ def main():
                     help='sessions opened before the first reading')
     ap.add_argument('--tls', choices=('starttls', 'none', 'both'),
                     default='both')
+    ap.add_argument('--transport', choices=('tcp', 'websocket'),
+                    default='tcp',
+                    help='websocket: RFC 7395 at /xmpp-websocket; '
+                         '--tls starttls then means wss (direct TLS)')
     ap.add_argument('--mech', choices=('scram-sha-1', 'plain'),
                     default='scram-sha-1')
     ap.add_argument('--concurrency', type=int, default=64)
@@ -396,8 +506,13 @@ def main():
                 with open(work / ('ternd-%s.log' % mode), 'wb') as log:
                     proc = start_ternd(args, conf, log)
                     try:
-                        args.port = (args.port_tls if mode == 'starttls'
-                                     else args.port_plain)
+                        if args.transport == 'websocket':
+                            args.port = (args.port_https
+                                         if mode == 'starttls'
+                                         else args.port_http)
+                        else:
+                            args.port = (args.port_tls if mode == 'starttls'
+                                         else args.port_plain)
                         results.append(asyncio.run(
                             measure(args, proc.pid, mode == 'starttls')))
                     except BaseException:
