@@ -54,7 +54,6 @@ typedef struct bosh {
     uv_timer_t timer;
     unsigned wait, hold, requests, inactivity, polling, maxpause;
     unsigned ack : 1;            /* the client asked for acknowledgements */
-    unsigned created : 1;        /* the creation answer went */
     unsigned flush : 1;          /* answer a held request on the next turn */
     unsigned dead : 1;           /* ending: freed on the next turn */
     unsigned long long next_rid; /* the rid to process next */
@@ -762,7 +761,6 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     tn_buf_append(&body, b->out.data, b->out.len);
     tn_buf_puts(&body, "</body>");
     tn_buf_reset(&b->out);
-    b->created = 1;
     b->sent[0].rid = (unsigned long long)rid;
     b->sent[0].body = tn_strndup(body.data, body.len);
     b->sent[0].len = body.len;

@@ -59,7 +59,6 @@ typedef struct ws {
     unsigned elems;         /* elements of the message being parsed */
     unsigned see_other : 1; /* close with see-other-uri */
     unsigned no_data : 1;   /* a close frame went or came: no more data */
-    unsigned wrapped : 1;   /* the synthetic root was parsed */
     unsigned broken : 1;    /* wslay failed: no more calls into it */
 } ws_t;
 
@@ -302,12 +301,11 @@ static int ws_blank(const char *s, size_t len)
     return 1;
 }
 
+/* The synthetic root opened: nothing to do. */
 static void ws_on_root(void *ud, const char *name, const char *ns,
                        const char *default_ns, const char **attrs)
 {
-    ws_t *w = ud;
-    (void)name, (void)ns, (void)default_ns, (void)attrs;
-    w->wrapped = 1;
+    (void)ud, (void)name, (void)ns, (void)default_ns, (void)attrs;
 }
 
 static void ws_on_element(void *ud, tn_stanza_t *st)
