@@ -184,16 +184,23 @@ class Client:
                 self.writer.start_tls(tls_ctx, server_hostname=a.domain),
                 a.timeout)
             await self.open_stream()
-        if a.mech == 'plain':
+        await self.login()
+
+    async def login(self):
+        """From an open stream: SASL, restart, bind, presence, ping; one
+        element per send (as the WebSocket binding needs)."""
+        if self.args.mech == 'plain':
             await self.sasl_plain()
         else:
             await self.sasl_scram()
         await self.open_stream()
-        self.send("<iq type='set' id='b'><bind xmlns='%s'><resource>r%d"
-                  "</resource></bind></iq>" % (NS_BIND, self.index))
+        self.send("<iq xmlns='%s' type='set' id='b'><bind xmlns='%s'>"
+                  "<resource>r%d</resource></bind></iq>"
+                  % (NS_CLIENT, NS_BIND, self.index))
         await self.expect(RE_BIND)
-        self.send("<presence/><iq type='get' id='p'>"
-                  "<ping xmlns='urn:xmpp:ping'/></iq>")
+        self.send("<presence xmlns='%s'/>" % NS_CLIENT)
+        self.send("<iq xmlns='%s' type='get' id='p'>"
+                  "<ping xmlns='urn:xmpp:ping'/></iq>" % NS_CLIENT)
         await self.expect(RE_PING)
         self.buf = b''
 
@@ -278,20 +285,7 @@ class WsClient(Client):
         if not head.startswith(b'HTTP/1.1 101'):
             raise SessionError('handshake: %r' % head[:100])
         await self.open_stream()
-        if a.mech == 'plain':
-            await self.sasl_plain()
-        else:
-            await self.sasl_scram()
-        await self.open_stream()
-        self.send("<iq xmlns='jabber:client' type='set' id='b'><bind "
-                  "xmlns='%s'><resource>r%d</resource></bind></iq>"
-                  % (NS_BIND, self.index))
-        await self.expect(RE_BIND)
-        self.send("<presence xmlns='jabber:client'/>")
-        self.send("<iq xmlns='jabber:client' type='get' id='p'>"
-                  "<ping xmlns='urn:xmpp:ping'/></iq>")
-        await self.expect(RE_PING)
-        self.buf = b''
+        await self.login()
 
 
 async def open_many(args, first, count, tls_ctx, clients):

@@ -578,6 +578,22 @@ static int http_on_complete(http_parser *p)
 
 /* ---- the connection ---------------------------------------------------- */
 
+/* Unlists and frees hc (its conn is closed, or belongs to another). */
+static void http_conn_free(http_conn_t *hc)
+{
+    tn_buf_release(&hc->in);
+    tn_buf_release(&hc->field);
+    tn_buf_release(&hc->value);
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        http_all = hc->next;
+    if (hc->next)
+        hc->next->prev = hc->prev;
+    http_nall--;
+    tn_free(hc);
+}
+
 /* Parses what was read, one request at a time, until a request is held,
  * the input runs out, or the connection ends. */
 static void http_process(http_conn_t *hc)
@@ -619,17 +635,7 @@ static void http_process(http_conn_t *hc)
     hc->in_process = 0;
     if (hc->upgraded) {
         /* The conn belongs to the new owner: forget it here. */
-        tn_buf_release(&hc->in);
-        tn_buf_release(&hc->field);
-        tn_buf_release(&hc->value);
-        if (hc->prev)
-            hc->prev->next = hc->next;
-        else
-            http_all = hc->next;
-        if (hc->next)
-            hc->next->prev = hc->prev;
-        http_nall--;
-        tn_free(hc);
+        http_conn_free(hc);
     }
 }
 
@@ -694,17 +700,7 @@ static void http_on_closed(tn_conn_t *conn)
             r->abort(r); /* the handler lets go of it */
         http_req_free(r);
     }
-    tn_buf_release(&hc->in);
-    tn_buf_release(&hc->field);
-    tn_buf_release(&hc->value);
-    if (hc->prev)
-        hc->prev->next = hc->next;
-    else
-        http_all = hc->next;
-    if (hc->next)
-        hc->next->prev = hc->prev;
-    http_nall--;
-    tn_free(hc);
+    http_conn_free(hc);
 }
 
 static const tn_conn_ops_t http_conn_ops = {

@@ -28,17 +28,12 @@ import time
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
-from xmpp_raw import fresh_source_ip
+from xmpp_raw import (NS_BIND, NS_CLIENT, NS_PING, NS_SASL, NS_STREAM,  # noqa: F401
+                      NS_TLS, fresh_source_ip)
 
 NS_HTTPBIND = 'http://jabber.org/protocol/httpbind'
 NS_XBOSH = 'urn:xmpp:xbosh'
 NS_XML = 'http://www.w3.org/XML/1998/namespace'
-NS_STREAM = 'http://etherx.jabber.org/streams'
-NS_CLIENT = 'jabber:client'
-NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl'
-NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind'
-NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls'
-NS_PING = 'urn:xmpp:ping'
 
 BOSH_PATH = '/http-bind'
 DEFAULT_TIMEOUT = 5.0
