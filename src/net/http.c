@@ -188,6 +188,8 @@ static const char *http_reason(int status)
         return "Request Timeout";
     case 413:
         return "Content Too Large";
+    case 417:
+        return "Expectation Failed";
     case 426:
         return "Upgrade Required";
     case 431:
@@ -557,6 +559,17 @@ static int http_on_headers(http_parser *p)
         p->content_length > hc->srv->cfg->http_max_request) {
         hc->too_big = 413;
         return -1;
+    }
+    /* RFC 9110 10.1.1: a client waiting for leave to send its body gets
+     * it at once; no other expectation is known (417). */
+    const char *expect = tn_http_header(hc->req, "expect");
+    if (expect && p->http_minor >= 1) {
+        if (strcasecmp(expect, "100-continue") != 0) {
+            hc->too_big = 417;
+            return -1;
+        }
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        tn_conn_write(hc->conn, cont, sizeof cont - 1);
     }
     return 0;
 }

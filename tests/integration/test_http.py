@@ -491,14 +491,22 @@ def test_expect_100_continue(server, open_conn):
                    [('Content-Type', 'text/xml; charset=utf-8'),
                     ('Expect', '100-continue'),
                     ('Content-Length', str(len(body)))], b'')
-    try:
-        r = c.read_response(1.0)
-        assert r.status == 100, r
-    except HttpTimeout:
-        pass          # MAY go without the 100
+    # RFC 9110 10.1.1: the interim 100 comes before the body is sent.
+    r = c.read_response(2.0)
+    assert r.status == 100, r
     c.send_raw(body)
     r = c.read_response(3)
     assert r.status == 200 and r.xml().get('sid'), r
+
+
+def test_unknown_expectation_417(server, open_conn):
+    c = open_conn('http')
+    c.send_request('POST', '/http-bind',
+                   [('Content-Type', 'text/xml; charset=utf-8'),
+                    ('Expect', 'something-else'),
+                    ('Content-Length', '5')], b'')
+    assert_error_and_close(c, 417)
+    assert_healthy(server)
 
 
 def test_many_connections_at_once(server):
