@@ -71,7 +71,6 @@ typedef struct bosh {
     } sent[BOSH_MAX_REQUESTS]; /* answers kept for replays */
     size_t nsent;
     tn_buf_t out;        /* elements for the client, not yet answered */
-    uint64_t last_req;   /* loop time of the last request */
     uint64_t idle_until; /* inactivity (or pause) deadline */
     uint64_t last_poll;  /* loop time of the last empty request */
     uint64_t deadline;   /* pre-bind deadline, or 0 */
@@ -482,8 +481,7 @@ static void bosh_req_abort(tn_http_req_t *req)
             b->nearly--;
             break;
         }
-    b->last_req = uv_now(b->srv->loop);
-    b->idle_until = b->last_req + (uint64_t)b->inactivity * 1000;
+    b->idle_until = uv_now(b->srv->loop) + (uint64_t)b->inactivity * 1000;
     if (!b->dead)
         bosh_arm(b);
 }
@@ -611,10 +609,10 @@ static void bosh_session_request(tn_http_req_t *req, bosh_body_t *bb)
         bosh_terminal(NULL, req, "item-not-found");
         return;
     }
-    b->last_req = uv_now(b->srv->loop);
+    uint64_t now = uv_now(b->srv->loop);
     if (rid < 0) {
         bosh_body_free(bb);
-        b->held[b->nheld++] = (bosh_req_t){req, 0, b->last_req};
+        b->held[b->nheld++] = (bosh_req_t){req, 0, now};
         bosh_end(b, "bad-request");
         return;
     }
@@ -642,13 +640,13 @@ static void bosh_session_request(tn_http_req_t *req, bosh_body_t *bb)
                 b->held[i].req = req;
                 return;
             }
-        b->held[b->nheld++] = (bosh_req_t){req, r, b->last_req};
+        b->held[b->nheld++] = (bosh_req_t){req, r, now};
         bosh_end(b, "item-not-found");
         return;
     }
     if (r >= b->next_rid + b->requests) {
         bosh_body_free(bb);
-        b->held[b->nheld++] = (bosh_req_t){req, r, b->last_req};
+        b->held[b->nheld++] = (bosh_req_t){req, r, now};
         bosh_end(b, "item-not-found");
         return;
     }
@@ -656,14 +654,14 @@ static void bosh_session_request(tn_http_req_t *req, bosh_body_t *bb)
     if (b->nheld + b->nearly + 1 > b->requests) {
         bosh_body_free(bb);
         tn_log(TN_LOG_INFO, "bosh %s: too many simultaneous requests", b->sid);
-        b->held[b->nheld++] = (bosh_req_t){req, r, b->last_req};
+        b->held[b->nheld++] = (bosh_req_t){req, r, now};
         bosh_end(b, "policy-violation");
         return;
     }
     if (r > b->next_rid) {
         req->abort = bosh_req_abort;
         req->ud = b;
-        b->early[b->nearly] = (bosh_req_t){req, r, b->last_req};
+        b->early[b->nearly] = (bosh_req_t){req, r, now};
         b->early_body[b->nearly++] = bb;
         bosh_arm(b);
         return;
@@ -721,8 +719,7 @@ static void bosh_create(tn_http_req_t *req, bosh_body_t *bb)
     tn_buf_init(&b->out);
     uv_timer_init(srv->loop, &b->timer);
     b->timer.data = b;
-    b->last_req = uv_now(srv->loop);
-    b->idle_until = b->last_req + (uint64_t)b->inactivity * 1000;
+    b->idle_until = uv_now(srv->loop) + (uint64_t)b->inactivity * 1000;
     tn_hmap_put(&bosh_sessions, b->sid, b);
     c2s_t *c = c2s_new(srv, req->lcfg, &bosh_transport, b, req->peer);
     c->tls = req->secure;

@@ -133,15 +133,27 @@ static void ws_frame_fix(tn_buf_t *out, size_t start)
     out->data[out->len] = '\0';
 }
 
+/* The connection's output with room for a frame header and guess bytes
+ * of payload after it (*start: where the header goes), or NULL when no
+ * data frame may go any more. */
+static tn_buf_t *ws_frame_begin(ws_t *w, size_t guess, size_t *start)
+{
+    tn_buf_t *out = w->no_data ? NULL : tn_conn_wbuf(w->conn);
+    if (!out)
+        return NULL;
+    *start = out->len;
+    tn_buf_reserve(out, 10 + guess);
+    tn_buf_extend(out, 10);
+    return out;
+}
+
 static void ws_element(c2s_t *c, const char *data, size_t len)
 {
     ws_t *w = c->tpd;
-    tn_buf_t *out = w->no_data ? NULL : tn_conn_wbuf(w->conn);
+    size_t start;
+    tn_buf_t *out = ws_frame_begin(w, len, &start);
     if (!out)
         return;
-    size_t start = out->len;
-    tn_buf_reserve(out, 10 + len);
-    tn_buf_extend(out, 10);
     tn_buf_append(out, data, len);
     ws_frame_fix(out, start);
     tn_conn_wrote(w->conn);
@@ -150,12 +162,10 @@ static void ws_element(c2s_t *c, const char *data, size_t len)
 static void ws_stanza(c2s_t *c, const tn_stanza_t *st)
 {
     ws_t *w = c->tpd;
-    tn_buf_t *out = w->no_data ? NULL : tn_conn_wbuf(w->conn);
+    size_t start;
+    tn_buf_t *out = ws_frame_begin(w, WS_STANZA_GUESS, &start);
     if (!out)
         return;
-    size_t start = out->len;
-    tn_buf_reserve(out, 10 + WS_STANZA_GUESS);
-    tn_buf_extend(out, 10);
     /* No enclosing element: the namespace is declared on the stanza. */
     tn_stanza_serialize(st, NULL, out);
     if (tn_log_enabled(TN_LOG_DEBUG))
