@@ -606,15 +606,18 @@ static int cfg_listen_one(cfg_ctx_t *c, yaml_node_t *n, const char *path,
                   path, "ip");
     CFG_CHILD(cfg_int(c, v[1], cp_, 1, 65535, &port), path, "port");
     l->port = addr->port = (int)port;
-    /* TODO: s2s and components will join c2s and http here. */
+    /* TODO: components will join c2s, s2s and http here. */
     l->service = TN_SVC_C2S;
     if (v[2]) {
         const char *s = cfg_text(v[2]);
         if (s && strcmp(s, "http") == 0)
             l->service = TN_SVC_HTTP;
+        else if (s && strcmp(s, "s2s") == 0)
+            l->service = TN_SVC_S2S;
         else if (!s || strcmp(s, "c2s") != 0)
             CFG_CHILD(cfg_error(c, v[2], cp_,
-                                "unknown service '%s' (expected c2s or http)",
+                                "unknown service '%s' (expected c2s, s2s or "
+                                "http)",
                                 s ? s : "?"),
                       path, "service");
     }
@@ -767,16 +770,193 @@ static int cfg_modules(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
     return 0;
 }
 
+static const char *cfg_check_domain(const char *s)
+{
+    char *d = tn_jid_nameprep(s);
+    int ok = d && strcmp(d, s) == 0;
+    tn_free(d);
+    return ok ? NULL : "is not a valid domain name in canonical form";
+}
+
+/* "ip", "ip:port" or "[ip6]:port", rewritten for c-ares as "ip:port" or
+ * "[ip6]:port". */
+static const char *cfg_check_dns_server(const char *s)
+{
+    char ip[64];
+    const char *port = NULL;
+    unsigned char a[16];
+    if (s[0] == '[') {
+        const char *e = strchr(s, ']');
+        if (!e || (size_t)(e - s - 1) >= sizeof ip)
+            return "is not ip, ip:port or [ipv6]:port";
+        memcpy(ip, s + 1, (size_t)(e - s - 1));
+        ip[e - s - 1] = '\0';
+        if (e[1] == ':')
+            port = e + 2;
+        else if (e[1])
+            return "is not ip, ip:port or [ipv6]:port";
+        if (inet_pton(AF_INET6, ip, a) != 1)
+            return "is not ip, ip:port or [ipv6]:port";
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon && strchr(colon + 1, ':')) {
+            /* A bare IPv6 address. */
+            return inet_pton(AF_INET6, s, a) == 1
+                       ? NULL
+                       : "is not ip, ip:port or [ipv6]:port";
+        }
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        if (n >= sizeof ip)
+            return "is not ip, ip:port or [ipv6]:port";
+        memcpy(ip, s, n);
+        ip[n] = '\0';
+        if (inet_pton(AF_INET, ip, a) != 1)
+            return "is not ip, ip:port or [ipv6]:port";
+        port = colon ? colon + 1 : NULL;
+    }
+    if (port) {
+        long long v;
+        if (cfg_parse_num(port, 0, &v) < 0 || v < 1 || v > 65535)
+            return "has a bad port";
+    }
+    return NULL;
+}
+
+/* s2s.static: {domain: {ip: .., port: .., tls: starttls|direct}} */
+static int cfg_s2s_static(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return cfg_error(c, n, "s2s.static", "expected a mapping");
+    size_t len = (size_t)(n->data.mapping.pairs.top -
+                          n->data.mapping.pairs.start);
+    cfg->s2s_static = tn_calloc(len ? len : 1, sizeof *cfg->s2s_static);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = cfg_node(c, p->key);
+        yaml_node_t *v = cfg_node(c, p->value);
+        const char *ks = k ? cfg_text(k) : NULL;
+        if (!ks || !v)
+            return cfg_error(c, n, "s2s.static", "keys must be domain names");
+        char *path = cfg_path_key("s2s.static", ks);
+        tn_s2s_static_t *st = &cfg->s2s_static[cfg->ns2s_static++];
+        int rc = 0;
+        const char *why = cfg_check_domain(ks);
+        for (size_t i = 0; !why && i + 1 < cfg->ns2s_static; i++)
+            if (strcmp(cfg->s2s_static[i].domain, ks) == 0)
+                why = "is listed twice";
+        if (why)
+            rc = cfg_error(c, k, path, "'%s' %s", ks, why);
+        st->domain = tn_strdup(ks);
+        static const char *const keys[] = {"ip", "port", "tls"};
+        yaml_node_t *f[3];
+        long long port = 5269;
+        if (rc == 0)
+            rc = cfg_map(c, v, path, keys, 3, f);
+        if (rc == 0 && !f[0])
+            rc = cfg_missing(c, v, path, "ip");
+        if (rc == 0) {
+            char *fp = cfg_path_key(path, "ip");
+            rc = cfg_str(c, f[0], fp, &st->ip);
+            if (rc == 0 && cfg_check_ip(st->ip))
+                rc = cfg_error(c, f[0], fp, "'%s' %s", st->ip,
+                               cfg_check_ip(st->ip));
+            tn_free(fp);
+        }
+        if (rc == 0 && f[1]) {
+            char *fp = cfg_path_key(path, "port");
+            rc = cfg_int(c, f[1], fp, 1, 65535, &port);
+            tn_free(fp);
+        }
+        st->port = (int)port;
+        if (rc == 0 && f[2]) {
+            const char *t = cfg_text(f[2]);
+            if (t && strcmp(t, "direct") == 0)
+                st->direct_tls = 1;
+            else if (!t || strcmp(t, "starttls") != 0) {
+                char *fp = cfg_path_key(path, "tls");
+                rc = cfg_error(c, f[2], fp,
+                               "unknown tls mode '%s' (expected starttls or "
+                               "direct)",
+                               t ? t : "?");
+                tn_free(fp);
+            }
+        }
+        tn_free(path);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Federation (net/s2s.h). */
+static int cfg_s2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+{
+    static const char *const keys[] = {
+        "ca_file",     "require_valid_certs", "require_valid_certs_for",
+        "allow_dialback_for", "require_tls", "resolver",
+        "static",      "idle_timeout",        "connect_timeout",
+        "max_queue",   "dialback_secret"};
+    yaml_node_t *v[11];
+    long long x;
+    if (cfg_map(c, n, "s2s", keys, 11, v) < 0)
+        return TN_EINVAL;
+    if (v[0])
+        CFG_CHILD(cfg_str(c, v[0], cp_, &cfg->s2s_ca_file), "s2s", keys[0]);
+    if (v[1])
+        CFG_CHILD(cfg_bool(c, v[1], cp_, &cfg->s2s_require_valid_certs),
+                  "s2s", keys[1]);
+    if (v[2])
+        CFG_CHILD(cfg_strlist(c, v[2], cp_, cfg_check_domain, &cfg->s2s_secure,
+                              &cfg->ns2s_secure),
+                  "s2s", keys[2]);
+    if (v[3])
+        CFG_CHILD(cfg_strlist(c, v[3], cp_, cfg_check_domain,
+                              &cfg->s2s_insecure, &cfg->ns2s_insecure),
+                  "s2s", keys[3]);
+    if (v[4])
+        CFG_CHILD(cfg_bool(c, v[4], cp_, &cfg->s2s_require_tls), "s2s",
+                  keys[4]);
+    if (v[5]) {
+        static const char *const rkeys[] = {"servers"};
+        yaml_node_t *r[1];
+        if (cfg_map(c, v[5], "s2s.resolver", rkeys, 1, r) < 0)
+            return TN_EINVAL;
+        if (r[0])
+            CFG_CHILD(cfg_strlist(c, r[0], cp_, cfg_check_dns_server,
+                                  &cfg->s2s_resolvers, &cfg->ns2s_resolvers),
+                      "s2s.resolver", rkeys[0]);
+    }
+    if (v[6] && cfg_s2s_static(c, v[6], cfg) < 0)
+        return TN_EINVAL;
+    unsigned *dst[] = {&cfg->s2s_idle_timeout, &cfg->s2s_connect_timeout,
+                       &cfg->s2s_max_queue};
+    static const long long lo[] = {1, 1, 1}, hi[] = {86400, 3600, 100000};
+    for (size_t i = 0; i < 3; i++)
+        if (v[7 + i]) {
+            CFG_CHILD(cfg_int(c, v[7 + i], cp_, lo[i], hi[i], &x), "s2s",
+                      keys[7 + i]);
+            *dst[i] = (unsigned)x;
+        }
+    if (v[10]) {
+        CFG_CHILD(cfg_str(c, v[10], cp_, &cfg->s2s_dialback_secret), "s2s",
+                  keys[10]);
+        if (strlen(cfg->s2s_dialback_secret) < 16)
+            return cfg_error(c, v[10], "s2s.dialback_secret",
+                             "must be at least 16 characters");
+    }
+    return 0;
+}
+
 static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
 {
     static const char *const keys[] = {"hosts", "tls",     "storage",
                                        "listen", "log",   "c2s",
                                        "modules", "muc",  "http",
-                                       "bosh"};
-    yaml_node_t *v[10];
+                                       "bosh",  "s2s"};
+    yaml_node_t *v[11];
     if (root->type != YAML_MAPPING_NODE)
         return cfg_error(c, root, NULL, "expected a mapping at the top level");
-    if (cfg_map(c, root, NULL, keys, 10, v) < 0)
+    if (cfg_map(c, root, NULL, keys, 11, v) < 0)
         return TN_EINVAL;
     /* hosts, tls and listen are required. */
     for (size_t i = 0; i < 4; i++)
@@ -789,7 +969,8 @@ static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
         (v[6] && cfg_modules(c, v[6], cfg) < 0) ||
         (v[7] && cfg_muc(c, v[7], cfg) < 0) ||
         (v[8] && cfg_http(c, v[8], cfg) < 0) ||
-        (v[9] && cfg_bosh(c, v[9], cfg) < 0))
+        (v[9] && cfg_bosh(c, v[9], cfg) < 0) ||
+        (v[10] && cfg_s2s(c, v[10], cfg) < 0))
         return TN_EINVAL;
     for (size_t i = 0; cfg->muc_host && i < cfg->nhosts; i++)
         if (strcmp(cfg->hosts[i], cfg->muc_host) == 0)
@@ -819,6 +1000,10 @@ static void cfg_defaults(tn_config_t *cfg)
     cfg->bosh_max_inactivity = 60;
     cfg->bosh_max_pause = 120;
     cfg->bosh_polling = 2;
+    cfg->s2s_require_tls = 1;
+    cfg->s2s_idle_timeout = 600;
+    cfg->s2s_connect_timeout = 30;
+    cfg->s2s_max_queue = 1000;
 }
 
 static int cfg_syntax_error(cfg_ctx_t *c, yaml_parser_t *p, const char *text,
@@ -964,7 +1149,49 @@ void tn_config_release(tn_config_t *cfg)
     tn_free(cfg->http_proxies);
     tn_free(cfg->http_url);
     tn_free(cfg->ws_see_other);
+    tn_free(cfg->s2s_ca_file);
+    for (size_t i = 0; i < cfg->ns2s_secure; i++)
+        tn_free(cfg->s2s_secure[i]);
+    tn_free(cfg->s2s_secure);
+    for (size_t i = 0; i < cfg->ns2s_insecure; i++)
+        tn_free(cfg->s2s_insecure[i]);
+    tn_free(cfg->s2s_insecure);
+    for (size_t i = 0; i < cfg->ns2s_resolvers; i++)
+        tn_free(cfg->s2s_resolvers[i]);
+    tn_free(cfg->s2s_resolvers);
+    for (size_t i = 0; i < cfg->ns2s_static; i++) {
+        tn_free(cfg->s2s_static[i].domain);
+        tn_free(cfg->s2s_static[i].ip);
+    }
+    tn_free(cfg->s2s_static);
+    tn_free(cfg->s2s_dialback_secret);
     memset(cfg, 0, sizeof *cfg);
+}
+
+static int cfg_in(char *const *list, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+int tn_config_s2s_secure(const tn_config_t *cfg, const char *domain)
+{
+    if (cfg_in(cfg->s2s_secure, cfg->ns2s_secure, domain))
+        return 1;
+    if (cfg_in(cfg->s2s_insecure, cfg->ns2s_insecure, domain))
+        return 0;
+    return cfg->s2s_require_valid_certs;
+}
+
+const tn_s2s_static_t *tn_config_s2s_static(const tn_config_t *cfg,
+                                            const char *domain)
+{
+    for (size_t i = 0; i < cfg->ns2s_static; i++)
+        if (strcmp(cfg->s2s_static[i].domain, domain) == 0)
+            return &cfg->s2s_static[i];
+    return NULL;
 }
 
 /* Exact comparison: domain must already be canonical (tn_jid_nameprep). */

@@ -23,6 +23,14 @@
  *          websocket_ping: 30}
  *   bosh: {max_wait: 60, max_hold: 1, max_inactivity: 60, max_pause: 120,
  *          polling: 2}
+ *   s2s: {ca_file: /path/extra-ca.pem, require_valid_certs: false,
+ *         require_valid_certs_for: [secure.example],
+ *         allow_dialback_for: [legacy.example], require_tls: true,
+ *         resolver: {servers: ["127.0.0.1:5353"]},
+ *         static: {other.example: {ip: 127.0.0.1, port: 5269,
+ *                                  tls: starttls}},
+ *         idle_timeout: 600, connect_timeout: 30, max_queue: 1000,
+ *         dialback_secret: "..."}
  *   modules: [ping, disco, version]     # default: every built-in module
  *   modules: {roster: {max_items: 500}, ping: ~}   # or with options
  */
@@ -31,7 +39,7 @@
 
 #include <stddef.h>
 
-typedef enum { TN_SVC_C2S = 0, TN_SVC_HTTP = 1 } tn_service_t;
+typedef enum { TN_SVC_C2S = 0, TN_SVC_HTTP = 1, TN_SVC_S2S = 2 } tn_service_t;
 typedef enum { TN_TLS_STARTTLS = 0, TN_TLS_DIRECT = 1, TN_TLS_NONE = 2 }
     tn_listen_tls_t;
 
@@ -42,6 +50,14 @@ typedef struct tn_listen_cfg {
     tn_listen_tls_t tls; /* "starttls" (default for c2s), "direct" or "none"
                           * (default for http) */
 } tn_listen_cfg_t;
+
+/* A remote domain reached at a fixed address instead of through DNS. */
+typedef struct tn_s2s_static {
+    char *domain; /* owned, canonical */
+    char *ip;     /* owned; IPv4 or IPv6 literal */
+    int port;
+    int direct_tls; /* tls: direct (XEP-0368) instead of STARTTLS */
+} tn_s2s_static_t;
 
 /* One module option as written ("modules: {roster: {max_items: 500}}"):
  * the module types and checks it when it loads. */
@@ -90,6 +106,23 @@ typedef struct tn_config {
     unsigned ws_ping;        /* seconds between WebSocket pings; 30 */
     unsigned bosh_max_wait, bosh_max_hold, bosh_max_inactivity,
         bosh_max_pause, bosh_polling; /* 60, 1, 60, 120, 2 */
+    /* s2s (federation; net/s2s.h) */
+    char *s2s_ca_file;       /* owned; trust anchors besides the system's */
+    int s2s_require_valid_certs; /* bool, default 0: dialback allowed */
+    char **s2s_secure;       /* owned; domains that need valid certs */
+    size_t ns2s_secure;
+    char **s2s_insecure;     /* owned; domains allowed dialback anyway */
+    size_t ns2s_insecure;
+    int s2s_require_tls;     /* bool, default 1 */
+    char **s2s_resolvers;    /* owned; "ip:port" / "[ip6]:port"; none:
+                                the system's resolver configuration */
+    size_t ns2s_resolvers;
+    tn_s2s_static_t *s2s_static; /* owned */
+    size_t ns2s_static;
+    unsigned s2s_idle_timeout;    /* seconds; 600 */
+    unsigned s2s_connect_timeout; /* seconds to authenticate; 30 */
+    unsigned s2s_max_queue;       /* stanzas waiting per stream; 1000 */
+    char *s2s_dialback_secret;    /* owned, or NULL: random per start */
     char **modules;          /* owned; NULL: every built-in module */
     size_t nmodules;
     tn_modopt_t *modopts;    /* owned; options of listed modules */
@@ -104,6 +137,12 @@ int tn_config_load(const char *path, tn_config_t *cfg, char **err);
 int tn_config_parse(const char *name, const char *text, size_t len,
                     tn_config_t *cfg, char **err);
 void tn_config_release(tn_config_t *cfg);
+/* 1 when remote domain (canonical) must present a valid certificate
+ * (s2s.require_valid_certs and the per-domain lists). */
+int tn_config_s2s_secure(const tn_config_t *cfg, const char *domain);
+/* The static route for domain, or NULL. */
+const tn_s2s_static_t *tn_config_s2s_static(const tn_config_t *cfg,
+                                            const char *domain);
 /* 1 when domain (canonical) is one of cfg->hosts. */
 int tn_config_is_host(const tn_config_t *cfg, const char *domain);
 

@@ -192,6 +192,65 @@ static void test_http_listener(void **state)
     tn_config_release(&cfg);
 }
 
+/* The federation section of the issue, and its defaults. */
+static void test_s2s(void **state)
+{
+    (void)state;
+    tn_config_t cfg;
+    char *err = NULL;
+    assert_int_equal(
+        parse(HOSTS TLS
+              "listen:\n"
+              "  - {ip: 0.0.0.0, port: 5269, service: s2s}\n"
+              "  - {ip: 0.0.0.0, port: 5270, service: s2s, tls: direct}\n"
+              "s2s:\n"
+              "  ca_file: /path/extra-ca.pem\n"
+              "  require_valid_certs: false\n"
+              "  require_valid_certs_for: [secure.test]\n"
+              "  resolver: {servers: ['127.0.0.1:5353', '::1', "
+              "'[::1]:53', 10.0.0.1]}\n"
+              "  static: {other.example: {ip: 127.0.0.1, port: 5269},\n"
+              "           d.test: {ip: '::1', port: 5270, tls: direct}}\n"
+              "  idle_timeout: 60\n",
+              &cfg, &err),
+        0);
+    assert_null(err);
+    assert_int_equal(cfg.listen[0].service, TN_SVC_S2S);
+    assert_int_equal(cfg.listen[0].tls, TN_TLS_STARTTLS);
+    assert_int_equal(cfg.listen[1].tls, TN_TLS_DIRECT);
+    assert_string_equal(cfg.s2s_ca_file, "/path/extra-ca.pem");
+    assert_int_equal(cfg.ns2s_resolvers, 4);
+    assert_string_equal(cfg.s2s_resolvers[0], "127.0.0.1:5353");
+    assert_int_equal(cfg.ns2s_static, 2);
+    const tn_s2s_static_t *st = tn_config_s2s_static(&cfg, "other.example");
+    assert_non_null(st);
+    assert_string_equal(st->ip, "127.0.0.1");
+    assert_int_equal(st->port, 5269);
+    assert_int_equal(st->direct_tls, 0);
+    st = tn_config_s2s_static(&cfg, "d.test");
+    assert_non_null(st);
+    assert_int_equal(st->direct_tls, 1);
+    assert_null(tn_config_s2s_static(&cfg, "x.test"));
+    assert_int_equal(tn_config_s2s_secure(&cfg, "secure.test"), 1);
+    assert_int_equal(tn_config_s2s_secure(&cfg, "other.example"), 0);
+    assert_int_equal(cfg.s2s_idle_timeout, 60);
+    assert_int_equal(cfg.s2s_connect_timeout, 30);
+    assert_int_equal(cfg.s2s_require_tls, 1);
+    tn_config_release(&cfg);
+
+    assert_int_equal(parse(HOSTS TLS
+                           "listen: [{ip: 127.0.0.1, port: 5269}]\n"
+                           "s2s: {require_valid_certs: true,\n"
+                           "      allow_dialback_for: [old.test]}\n",
+                           &cfg, &err),
+                     0);
+    assert_int_equal(tn_config_s2s_secure(&cfg, "x.test"), 1);
+    assert_int_equal(tn_config_s2s_secure(&cfg, "old.test"), 0);
+    assert_int_equal(cfg.ns2s_resolvers, 0);
+    assert_null(cfg.s2s_dialback_secret);
+    tn_config_release(&cfg);
+}
+
 /* Partial sections keep the defaults of the keys they leave out. */
 static void test_partial_sections(void **state)
 {
@@ -291,9 +350,9 @@ static const struct err_case err_cases[] = {
      "t.yaml:3: key 'listen[0].port': expected an integer"},
     {HOSTS TLS "listen: [{ip: 127.0.0.1, port: [5222]}]\n",
      "t.yaml:3: key 'listen[0].port': expected an integer"},
-    {HOSTS TLS "listen: [{ip: 127.0.0.1, port: 5269, service: s2s}]\n",
-     "t.yaml:3: key 'listen[0].service': unknown service 's2s' "
-     "(expected c2s or http)"},
+    {HOSTS TLS "listen: [{ip: 127.0.0.1, port: 5347, service: component}]\n",
+     "t.yaml:3: key 'listen[0].service': unknown service 'component' "
+     "(expected c2s, s2s or http)"},
     {HOSTS TLS "listen: [{ip: 127.0.0.1, port: 5443, service: http, "
                "tls: starttls}]\n",
      "t.yaml:3: key 'listen[0].tls': an http listener takes tls: direct "
@@ -323,6 +382,37 @@ static const struct err_case err_cases[] = {
      "ws(s) URL"},
     {MINIMAL "http: {websocket: true}\n",
      "t.yaml:4: key 'http.websocket': unknown key"},
+    /* s2s */
+    {MINIMAL "s2s: {resolver: {servers: [localhost]}}\n",
+     "t.yaml:4: key 's2s.resolver.servers[0]': 'localhost' is not ip, "
+     "ip:port or [ipv6]:port"},
+    {MINIMAL "s2s: {resolver: {servers: ['127.0.0.1:0']}}\n",
+     "t.yaml:4: key 's2s.resolver.servers[0]': '127.0.0.1:0' has a bad port"},
+    {MINIMAL "s2s: {resolver: {servers: ['[::1]x']}}\n",
+     "t.yaml:4: key 's2s.resolver.servers[0]': '[::1]x' is not ip, ip:port "
+     "or [ipv6]:port"},
+    {MINIMAL "s2s: {resolver: {server: ['::1']}}\n",
+     "t.yaml:4: key 's2s.resolver.server': unknown key"},
+    {MINIMAL "s2s: {static: {Other.Test: {ip: 127.0.0.1}}}\n",
+     "t.yaml:4: key 's2s.static.Other.Test': 'Other.Test' is not a valid "
+     "domain name in canonical form"},
+    {MINIMAL "s2s: {static: {o.test: {port: 5269}}}\n",
+     "t.yaml:4: key 's2s.static.o.test.ip': missing required key"},
+    {MINIMAL "s2s: {static: {o.test: {ip: o.test}}}\n",
+     "t.yaml:4: key 's2s.static.o.test.ip': 'o.test' is not an IPv4 or IPv6 "
+     "address"},
+    {MINIMAL "s2s: {static: {o.test: {ip: 127.0.0.1, tls: none}}}\n",
+     "t.yaml:4: key 's2s.static.o.test.tls': unknown tls mode 'none' "
+     "(expected starttls or direct)"},
+    {MINIMAL "s2s: {require_valid_certs_for: ['a b']}\n",
+     "t.yaml:4: key 's2s.require_valid_certs_for[0]': 'a b' is not a valid "
+     "domain name in canonical form"},
+    {MINIMAL "s2s: {idle_timeout: 0}\n",
+     "t.yaml:4: key 's2s.idle_timeout': must be between 1 and 86400"},
+    {MINIMAL "s2s: {dialback_secret: short}\n",
+     "t.yaml:4: key 's2s.dialback_secret': must be at least 16 characters"},
+    {MINIMAL "s2s: {require_valid_certs: maybe}\n",
+     "t.yaml:4: key 's2s.require_valid_certs': expected true or false"},
     {MINIMAL "bosh: {max_hold: 9}\n",
      "t.yaml:4: key 'bosh.max_hold': must be between 0 and 8"},
     {MINIMAL "bosh: {max_wait: 0}\n",
@@ -573,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_full_example),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_http_listener),
+        cmocka_unit_test(test_s2s),
         cmocka_unit_test(test_partial_sections),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),
