@@ -18,6 +18,7 @@
 #include "core/version.h"
 #include "net/c2s.h"
 #include "net/http.h"
+#include "net/s2s.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "net/tls13.h"
@@ -55,7 +56,7 @@ static void main_handle_closed(uv_handle_t *h)
  * runs out of handles and uv_run returns. */
 static void main_drain_cb(uv_timer_t *t)
 {
-    if (tn_c2s_count() > 0)
+    if (tn_c2s_count() > 0 || tn_s2s_count() > 0)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, main_handle_closed);
@@ -105,6 +106,7 @@ static void main_signal_cb(uv_signal_t *h, int signum)
     tn_http_unlisten(srv);
     tn_c2s_close_all(srv, "system-shutdown");
     tn_http_close_all(srv);
+    tn_s2s_shutdown(srv);
     uv_timer_init(srv->loop, &main_drain);
     uv_timer_start(&main_drain, main_drain_cb, 0, 50);
 }
@@ -170,7 +172,8 @@ int main(int argc, char **argv)
         goto fail;
     if (tn_modules_load(srv, &err) < 0)
         goto fail;
-    if (tn_c2s_listen(srv, &err) < 0 || tn_http_listen(srv, &err) < 0)
+    if (tn_c2s_listen(srv, &err) < 0 || tn_http_listen(srv, &err) < 0 ||
+        tn_s2s_start(srv, &err) < 0)
         goto fail;
 
     uv_signal_init(srv->loop, &main_sigterm);
@@ -194,6 +197,7 @@ fail:
     tn_free(err);
     tn_c2s_unlisten(srv);
     tn_http_unlisten(srv);
+    tn_s2s_shutdown(srv);
     if (srv->store) {
         tn_store_close(srv->store);
         srv->store = NULL;
@@ -208,6 +212,7 @@ done:
     tn_hmap_release(&srv->users);
     tn_c2s_authfail_release(srv);
     tn_bosh_release();
+    tn_s2s_release(srv);
     if (srv->tls)
         SSL_CTX_free(srv->tls);
     if (uv_loop_close(srv->loop) != 0) {

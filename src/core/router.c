@@ -49,11 +49,16 @@ static const char *router_type(const tn_stanza_t *st)
                                        : "";
 }
 
-/* Seam: the destination is a domain we do not serve. Federation replaces
- * this body with the s2s queue; until then the sender learns at once. */
+/* The destination is a domain we do not serve: federation (srv->remote,
+ * net/s2s.c) queues it for the s2s stream; without it the sender learns
+ * at once. */
 static void router_remote(tn_server_t *srv, tn_stanza_t *st,
-                          const tn_jid_t *to)
+                          const tn_jid_t *from, const tn_jid_t *to)
 {
+    if (srv->remote) {
+        srv->remote(srv, st, from, to);
+        return;
+    }
     tn_log(TN_LOG_DEBUG, "router: no route to remote domain %s",
            to->domain);
     tn_route_error(srv, st, TN_ERR_CANCEL, "remote-server-not-found");
@@ -319,7 +324,7 @@ static void router_route(tn_server_t *srv, tn_stanza_t *st, tn_sess_t *sess,
         if (svc)
             svc->cb(svc->ud, st, fromp, tp, sess);
         else
-            router_remote(srv, st, tp);
+            router_remote(srv, st, from_s ? fromp : NULL, tp);
         goto done;
     }
     if (!tp->node) {

@@ -13,6 +13,8 @@
 
 struct ssl_ctx_st;
 struct tn_modreg;
+struct tn_stanza;
+struct tn_jid;
 
 typedef struct tn_server {
     uv_loop_t *loop;
@@ -25,6 +27,10 @@ typedef struct tn_server {
     tn_hmap_t authfail;         /* peer IP -> failed logins (c2s_sasl.c) */
     tn_hmap_t services;         /* domain -> tn_router_svc_t* (router.h) */
     struct tn_modreg *modreg;   /* owned; see module.c */
+    /* The router's "another domain" destination (federation, net/s2s.h);
+     * NULL: remote-server-not-found. Everything borrowed for the call. */
+    void (*remote)(struct tn_server *srv, struct tn_stanza *st,
+                   const struct tn_jid *from, const struct tn_jid *to);
     unsigned char secret[32];   /* random per start: fake SCRAM salts */
     time_t started;             /* wall clock at start */
     int stopping;               /* set by SIGTERM/SIGINT */

@@ -121,7 +121,8 @@ tn_conn_t *tn_conn_new(uv_loop_t *loop, const tn_conn_ops_t *ops, void *ud)
     c->ud = ud;
     uv_tcp_init(loop, &c->tcp);
     uv_timer_init(loop, &c->timer);
-    c->tcp.data = c->timer.data = c->wreq.data = c->sreq.data = c;
+    c->tcp.data = c->timer.data = c->wreq.data = c->sreq.data = c->creq.data =
+        c;
     c->handles = 2;
     tn_buf_init(&c->plain);
     tn_buf_init(&c->pend);
@@ -309,6 +310,70 @@ int tn_conn_start_tls(tn_conn_t *c, SSL_CTX *ctx)
     c->wbio = BIO_new(BIO_s_mem());
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
     SSL_set_accept_state(c->ssl);
+    return 0;
+}
+
+int tn_conn_start_tls_client(tn_conn_t *c, SSL_CTX *ctx, const char *sni,
+                             const unsigned char *alpn, size_t alpn_len)
+{
+    if (c->ssl || c->rec)
+        return TN_ETLS;
+    c->ssl = SSL_new(ctx);
+    if (!c->ssl)
+        return TN_ETLS;
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_connect_state(c->ssl);
+    if ((sni && SSL_set_tlsext_host_name(c->ssl, sni) != 1) ||
+        (alpn && SSL_set_alpn_protos(c->ssl, alpn, (unsigned)alpn_len) != 0)) {
+        conn_tls_error(c, "setup");
+        return TN_ETLS;
+    }
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
+        conn_tls_error(c, "handshake");
+        return TN_ETLS;
+    }
+    conn_drain_wbio(c);
+    conn_mark_dirty(c);
+    return 0;
+}
+
+static void conn_connect_cb(uv_connect_t *req, int status)
+{
+    tn_conn_t *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        tn_log(TN_LOG_DEBUG, "conn %s: connect failed: %s", c->peer,
+               uv_strerror(status));
+        c->ops->connected(c, TN_EIO);
+        return;
+    }
+    if (tn_conn_start(c) < 0) {
+        c->ops->connected(c, TN_EIO);
+        return;
+    }
+    c->ops->connected(c, 0);
+}
+
+int tn_conn_connect(tn_conn_t *c, const struct sockaddr *addr)
+{
+    char ip[48] = "?";
+    int port = 0;
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    if (uv_tcp_connect(&c->creq, &c->tcp, addr, conn_connect_cb) < 0)
+        return TN_EIO;
     return 0;
 }
 

@@ -40,6 +40,9 @@ typedef struct tn_conn_ops {
     void (*timeout)(tn_conn_t *c);
     /* Everything is closed; c is freed when this returns. */
     void (*closed)(tn_conn_t *c);
+    /* Outbound only (tn_conn_connect): the connection is up (status 0,
+     * reading has started) or failed (TN_EIO; the owner should abort). */
+    void (*connected)(tn_conn_t *c, int status);
 } tn_conn_ops_t;
 
 struct tn_conn {
@@ -47,6 +50,7 @@ struct tn_conn {
     uv_timer_t timer;
     uv_write_t wreq;
     uv_shutdown_t sreq;
+    uv_connect_t creq;
     const tn_conn_ops_t *ops;
     void *ud;            /* the owner's */
     SSL *ssl;            /* owned; NULL without TLS or once handed over */
@@ -74,6 +78,14 @@ int tn_conn_start(tn_conn_t *c);
 /* Starts server-side TLS on the connection: for STARTTLS after <proceed/>
  * was queued, or at once for direct TLS. Returns 0 or TN_ETLS. */
 int tn_conn_start_tls(tn_conn_t *c, SSL_CTX *ctx);
+/* Starts client-side TLS (outbound s2s): sni names the server (may be
+ * NULL), alpn is a wire-format protocol list (may be NULL). The
+ * ClientHello goes out at once. Returns 0 or TN_ETLS. */
+int tn_conn_start_tls_client(tn_conn_t *c, SSL_CTX *ctx, const char *sni,
+                             const unsigned char *alpn, size_t alpn_len);
+/* Connects c (fresh from tn_conn_new) to addr; ops->connected follows.
+ * Returns 0, or TN_EIO (connected does not run; abort c). */
+int tn_conn_connect(tn_conn_t *c, const struct sockaddr *addr);
 /* 1 once TLS was started (OpenSSL or the compact record layer). */
 int tn_conn_is_tls(const tn_conn_t *c);
 /* Channel binding of the established TLS connection (net/tls.h):

@@ -79,7 +79,7 @@ int tn_listener_accept(tn_listener_t *l, tn_conn_t *conn)
     if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&conn->tcp) < 0 ||
         tn_conn_start(conn) < 0 ||
         (l->lcfg->tls == TN_TLS_DIRECT &&
-         tn_conn_start_tls(conn, l->srv->tls) < 0)) {
+         tn_conn_start_tls(conn, l->tls ? l->tls : l->srv->tls) < 0)) {
         tn_conn_abort(conn);
         return -1;
     }

@@ -16,6 +16,7 @@ typedef struct tn_listener {
     tn_server_t *srv;
     const tn_listen_cfg_t *lcfg;
     tn_listeners_t *set;
+    SSL_CTX *tls;   /* for direct TLS: NULL is srv->tls (c2s, http) */
 } tn_listener_t;
 
 struct tn_listeners {

@@ -14,6 +14,7 @@ const char *tn_strerror(int err)
     case TN_EJID: return "malformed jid";
     case TN_EAUTH: return "authentication failed";
     case TN_ECLOSED: return "closed";
+    case TN_ETIMEDOUT: return "timed out";
     }
     return "unknown error";
 }

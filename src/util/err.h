@@ -14,6 +14,7 @@ enum {
     TN_EJID = -7,      /* not a valid JID */
     TN_EAUTH = -8,     /* authentication failed */
     TN_ECLOSED = -9,   /* object is closing or closed */
+    TN_ETIMEDOUT = -10, /* no answer in time */
 };
 
 /* Returns a static, human-readable name for a TN_E* code. */

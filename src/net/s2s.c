@@ -1,0 +1,170 @@
+/* s2s.c -- federation setup and the pieces both directions share: the
+ * router's "another domain" destination, stream headers, the namespace
+ * of stanzas on the wire, bounces. Inbound streams are in s2s_in.c,
+ * outbound ones and dialback verification in s2s_out.c. */
+#include "net/s2s.h"
+
+#include <string.h>
+
+#include "core/router.h"
+#include "net/s2s_int.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/rand.h"
+#include "xml/ns.h"
+#include "xmpp/error.h"
+#include "xmpp/jid.h"
+
+s2s_ctx_t s2s;
+
+int s2s_hosted(const char *domain)
+{
+    return domain && (tn_config_is_host(s2s.srv->cfg, domain) ||
+                      tn_hmap_get(&s2s.srv->services, domain) != NULL);
+}
+
+void s2s_header(tn_buf_t *b, const char *from, const char *to,
+                const char *id)
+{
+    tn_buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='" TN_NS_SERVER
+                   "' xmlns:stream='" TN_NS_STREAM
+                   "' xmlns:db='" TN_NS_DIALBACK "'");
+    if (id) {
+        tn_buf_puts(b, " id='");
+        tn_buf_append_xml(b, id, strlen(id), 1);
+        tn_buf_puts(b, "'");
+    }
+    if (from) {
+        tn_buf_puts(b, " from='");
+        tn_buf_append_xml(b, from, strlen(from), 1);
+        tn_buf_puts(b, "'");
+    }
+    if (to) {
+        tn_buf_puts(b, " to='");
+        tn_buf_append_xml(b, to, strlen(to), 1);
+        tn_buf_puts(b, "'");
+    }
+    tn_buf_puts(b, " version='1.0' xml:lang='en'>");
+}
+
+void s2s_to_client_ns(tn_stanza_t *st)
+{
+    if (!st->name)
+        return;
+    if (st->ns && strcmp(st->ns, TN_NS_SERVER) == 0) {
+        tn_stanza_str_free(st->ns);
+        st->ns = tn_stanza_str(TN_NS_CLIENT);
+    }
+    for (size_t i = 0; i < st->nkids; i++)
+        s2s_to_client_ns(st->kids[i]);
+}
+
+void s2s_write_stanza(tn_buf_t *out, const tn_stanza_t *st)
+{
+    /* The stream's default namespace is jabber:server: stanzas written
+     * as if it were jabber:client carry no xmlns where tern's
+     * jabber:client stands, so they read as jabber:server (RFC 6120
+     * 4.8.3); anything nested in another namespace keeps its own. */
+    tn_stanza_serialize(st, TN_NS_CLIENT, out);
+}
+
+void s2s_log_xml(const char *dir, uint64_t id, const char *data, size_t len)
+{
+    if (tn_log_enabled(TN_LOG_DEBUG))
+        tn_log(TN_LOG_DEBUG, "s2s %s %llu: %.*s", dir, (unsigned long long)id,
+               (int)(len > 2000 ? 2000 : len), data);
+}
+
+void s2s_bounce(tn_stanza_t *st, const char *type, const char *cond,
+                const char *text)
+{
+    const char *t = tn_stanza_attr(st, "type");
+    if ((t && strcmp(t, "error") == 0) || !tn_stanza_attr(st, "from"))
+        return;
+    /* Results are answers: nobody waits for an error about them. */
+    if (strcmp(st->name, "iq") == 0 && t && strcmp(t, "result") == 0)
+        return;
+    tn_stanza_t *e = tn_error_reply(st, type, cond, text);
+    if (!e)
+        return;
+    tn_route(s2s.srv, e, NULL);
+    tn_stanza_unref(e);
+}
+
+/* The router's "another domain": from a domain of ours (a host or a
+ * service), to anywhere else. */
+static void s2s_route(tn_server_t *srv, tn_stanza_t *st, const tn_jid_t *from,
+                      const tn_jid_t *to)
+{
+    (void)srv;
+    if (!from || !s2s_hosted(from->domain)) {
+        tn_log(TN_LOG_WARN, "s2s: dropped %s to %s: not from a local domain "
+                            "(%s)",
+               st->name, to->domain, from ? from->full : "no from");
+        return;
+    }
+    if (s2s.stopping) {
+        s2s_bounce(st, TN_ERR_CANCEL, "remote-server-not-found",
+                   "Server shutting down");
+        return;
+    }
+    s2s_out_send(from->domain, to->domain, st);
+}
+
+int tn_s2s_start(tn_server_t *srv, char **err)
+{
+    const tn_config_t *cfg = srv->cfg;
+    memset(&s2s, 0, sizeof s2s);
+    s2s.srv = srv;
+    s2s.next_id = 1;
+    tn_hmap_init(&s2s.out);
+    if (cfg->s2s_dialback_secret) {
+        size_t n = strlen(cfg->s2s_dialback_secret);
+        if (n > sizeof s2s.secret)
+            n = sizeof s2s.secret;
+        memcpy(s2s.secret, cfg->s2s_dialback_secret, n);
+        s2s.secret_len = n;
+    } else {
+        tn_random_bytes(s2s.secret, 32);
+        s2s.secret_len = 32;
+    }
+    if (tn_s2s_tls_init(&s2s.tls, cfg->tls_cert, cfg->tls_key,
+                        cfg->s2s_ca_file, err) < 0)
+        return TN_EIO;
+    s2s.res = tn_resolver_new(srv->loop, cfg->s2s_resolvers,
+                              cfg->ns2s_resolvers, err);
+    if (!s2s.res)
+        return TN_EIO;
+    if (s2s_in_listen(err) < 0)
+        return TN_EIO;
+    srv->remote = s2s_route;
+    return 0;
+}
+
+void tn_s2s_shutdown(tn_server_t *srv)
+{
+    if (s2s.srv != srv || s2s.stopping)
+        return;
+    s2s.stopping = 1;
+    s2s_in_unlisten();
+    s2s_in_close_all();
+    s2s_out_close_all();
+    tn_resolver_free(s2s.res);
+    s2s.res = NULL;
+}
+
+size_t tn_s2s_count(void)
+{
+    return s2s.nconns;
+}
+
+void tn_s2s_release(tn_server_t *srv)
+{
+    if (s2s.srv != srv)
+        return;
+    srv->remote = NULL;
+    tn_hmap_release(&s2s.out);
+    tn_s2s_tls_release(&s2s.tls);
+    OPENSSL_cleanse(s2s.secret, sizeof s2s.secret);
+}

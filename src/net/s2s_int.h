@@ -1,0 +1,79 @@
+/* s2s_int.h -- shared by s2s.c (setup, routing, helpers), s2s_out.c
+ * (outbound streams and dialback verification connections) and s2s_in.c
+ * (inbound streams). Private to net/. */
+#ifndef TN_NET_S2S_INT_H
+#define TN_NET_S2S_INT_H
+
+#include "core/server.h"
+#include "net/listen.h"
+#include "net/resolve.h"
+#include "net/s2s_tls.h"
+#include "util/hmap.h"
+#include "xml/stanza.h"
+#include "xmpp/dialback.h"
+
+#define TN_NS_DIALBACK "jabber:server:dialback"
+#define TN_NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
+
+/* Element nesting and attributes per element on s2s streams. */
+#define S2S_MAX_DEPTH 32
+#define S2S_MAX_ATTRS 64
+/* Dialback requests awaiting verification on one inbound stream. */
+#define S2S_MAX_PENDING 16
+
+typedef struct s2s_ctx {
+    tn_server_t *srv;
+    tn_s2s_tls_t tls;
+    tn_resolver_t *res;       /* owned; NULL after shutdown */
+    unsigned char secret[64]; /* dialback secret */
+    size_t secret_len;
+    tn_hmap_t out;            /* "local remote" -> s2s_out_t* */
+    tn_listeners_t listeners;
+    size_t nconns;            /* open connections, both directions */
+    uint64_t next_id;
+    int stopping;
+} s2s_ctx_t;
+
+extern s2s_ctx_t s2s;
+
+/* s2s.c */
+/* 1 when domain is served here: a host or a hosted service. */
+int s2s_hosted(const char *domain);
+/* Our stream header: jabber:server with the dialback prefix declared. */
+void s2s_header(tn_buf_t *b, const char *from, const char *to,
+                const char *id);
+/* Rewrites every element of st in jabber:server into jabber:client, the
+ * namespace stanzas carry inside tern. */
+void s2s_to_client_ns(tn_stanza_t *st);
+/* Returns st to its sender with a stanza error (never for errors). */
+void s2s_bounce(tn_stanza_t *st, const char *type, const char *cond,
+                const char *text);
+/* Serializes a stanza as it goes on an s2s stream. */
+void s2s_write_stanza(tn_buf_t *out, const tn_stanza_t *st);
+/* Logs an element at debug level: "s2s <dir> <id> <what>: <xml>". */
+void s2s_log_xml(const char *dir, uint64_t id, const char *data, size_t len);
+
+/* s2s_out.c */
+/* Queues st (a stanza from local domain `local`) for remote domain
+ * `remote`: sent at once on an established stream, else after it has
+ * been set up (or bounced when that fails). Takes a reference. */
+void s2s_out_send(const char *local, const char *remote, tn_stanza_t *st);
+/* A dialback verification (XEP-0220 2.1.2): a fresh connection to the
+ * authoritative server of `remote` asks whether key is valid for
+ * (local, remote, id). cb runs once: valid 1, invalid 0, or -1 with a
+ * dialback error condition. */
+typedef void (*s2s_verify_cb)(void *ud, int verdict, const char *cond);
+typedef struct s2s_out s2s_verify_t;
+s2s_verify_t *s2s_out_verify(const char *local, const char *remote,
+                             const char *id, const char *key,
+                             s2s_verify_cb cb, void *ud);
+/* The callback of v will not run. */
+void s2s_verify_cancel(s2s_verify_t *v);
+void s2s_out_close_all(void);
+
+/* s2s_in.c */
+int s2s_in_listen(char **err);
+void s2s_in_unlisten(void);
+void s2s_in_close_all(void);
+
+#endif
