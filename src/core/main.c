@@ -172,8 +172,10 @@ int main(int argc, char **argv)
         goto fail;
     if (tn_modules_load(srv, &err) < 0)
         goto fail;
-    if (tn_c2s_listen(srv, &err) < 0 || tn_http_listen(srv, &err) < 0 ||
-        tn_s2s_start(srv, &err) < 0)
+    /* Federation first: loading the system's trust store takes a moment,
+     * and a client that finds the c2s port open may signal us at once. */
+    if (tn_s2s_start(srv, &err) < 0 || tn_c2s_listen(srv, &err) < 0 ||
+        tn_http_listen(srv, &err) < 0)
         goto fail;
 
     uv_signal_init(srv->loop, &main_sigterm);

@@ -115,6 +115,15 @@ static void s2s_route(tn_server_t *srv, tn_stanza_t *st, const tn_jid_t *from,
 int tn_s2s_start(tn_server_t *srv, char **err)
 {
     const tn_config_t *cfg = srv->cfg;
+    /* Federation needs an s2s listener: peers connect back to verify
+     * dialback keys and send their stanzas on streams of their own.
+     * Without one, remote domains stay unreachable (the router bounces
+     * remote-server-not-found at once). */
+    size_t nlisten = 0;
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        nlisten += cfg->listen[i].service == TN_SVC_S2S;
+    if (nlisten == 0)
+        return 0;
     memset(&s2s, 0, sizeof s2s);
     s2s.srv = srv;
     s2s.next_id = 1;

@@ -10,7 +10,8 @@
 #include "core/server.h"
 
 /* Sets up TLS, the resolver and the s2s listeners, and takes over
- * srv->remote. Returns 0, or TN_EIO with *err (fresh). */
+ * srv->remote; does nothing when no s2s listener is configured (no
+ * federation). Returns 0, or TN_EIO with *err (fresh). */
 int tn_s2s_start(tn_server_t *srv, char **err);
 /* Shutdown: stops listening, ends every s2s stream with system-shutdown
  * (stanzas still queued are dropped, logged) and frees the resolver. */

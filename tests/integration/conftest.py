@@ -65,15 +65,19 @@ class Server:
     """One ternd process and its files."""
 
     def __init__(self, workdir, cert, key, c2s=None, extra='',
-                 modules=None, tls=None):
+                 modules=None, tls=None, domain=DOMAIN, s2s=None):
         """modules: {name: {option: value}} for some modules; every
         built module is still loaded (see module_config). tls: further
-        keys of the tls section, e.g. {'compact': 'false'}."""
+        keys of the tls section, e.g. {'compact': 'false'}. domain: the
+        one host served. s2s: None, or the text of the s2s section
+        (federation; s2s listeners with STARTTLS and direct TLS are then
+        added on port_s2s and port_s2s_direct)."""
         self.tls_extra = ''.join(', %s: %s' % kv for kv in (tls or {}).items())
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cert, self.key = str(cert), str(key)
-        self.domain = DOMAIN
+        self.domain = domain
+        self.s2s = s2s
         self.c2s = {'require_tls': 'true', 'max_stanza_size': 262144,
                     'max_preauth_stanza': 10240, 'preauth_timeout': 30,
                     'auth_attempts': 3}
@@ -90,10 +94,16 @@ class Server:
         # STARTTLS, XEP-0368 direct TLS, no TLS at all; HTTP over direct
         # TLS and plain HTTP (WebSocket, BOSH, host-meta).
         (self.port, self.port_direct, self.port_plain, self.port_https,
-         self.port_http) = free_ports(5)
+         self.port_http, self.port_s2s, self.port_s2s_direct) = free_ports(7)
         c2s_text = ', '.join('%s: %s' % kv for kv in self.c2s.items())
+        s2s_text = ''
+        if self.s2s is not None:
+            s2s_text = (
+                '  - {ip: 127.0.0.1, port: %d, service: s2s}\n'
+                '  - {ip: 127.0.0.1, port: %d, service: s2s, tls: direct}\n'
+                % (self.port_s2s, self.port_s2s_direct))
         self.config.write_text(
-            'hosts: [localhost]\n'
+            'hosts: [%s]\n'
             'tls: {cert: %s, key: %s%s}\n'
             'storage: {backend: sqlite, path: %s}\n'
             'listen:\n'
@@ -102,11 +112,13 @@ class Server:
             '  - {ip: 127.0.0.1, port: %d, service: c2s, tls: none}\n'
             '  - {ip: 127.0.0.1, port: %d, service: http, tls: direct}\n'
             '  - {ip: 127.0.0.1, port: %d, service: http}\n'
+            '%s'
             'log: {level: debug}\n'
-            'c2s: {%s}\n%s'
-            % (self.cert, self.key, self.tls_extra, self.db, self.port, self.port_direct,
-               self.port_plain, self.port_https, self.port_http, c2s_text,
-               self.extra))
+            'c2s: {%s}\n%s%s'
+            % (self.domain, self.cert, self.key, self.tls_extra, self.db,
+               self.port, self.port_direct, self.port_plain, self.port_https,
+               self.port_http, s2s_text, c2s_text,
+               's2s:\n' + self.s2s if self.s2s else '', self.extra))
 
     # -- process -----------------------------------------------------------
 
@@ -135,6 +147,8 @@ class Server:
         deadline = time.monotonic() + timeout
         pending = [self.port, self.port_direct, self.port_plain,
                    self.port_https, self.port_http]
+        if self.s2s is not None:
+            pending += [self.port_s2s, self.port_s2s_direct]
         while pending:
             if self.proc.poll() is not None:
                 self._forget()

@@ -45,6 +45,9 @@ class ImClient(RawClient):
     """A bound RawClient with roster and presence helpers."""
 
     def __init__(self, server, user, pw, cafile=None, **kw):
+        kw.setdefault('domain', server.domain)
+        if server.domain != 'localhost':
+            kw.setdefault('server_name', server.domain)
         super().__init__(server.port, cafile=cafile, **kw)
         self.server = server
         self.user, self.pw = user, pw

@@ -223,10 +223,12 @@ class RawClient:
 
     def __init__(self, port, host='127.0.0.1', direct_tls=False,
                  cafile=None, timeout=DEFAULT_TIMEOUT, server_name='localhost',
-                 source=None):
+                 source=None, domain='localhost'):
         """source: local address to connect from; default a fresh
-        127.0.x.y (see fresh_source_ip)."""
+        127.0.x.y (see fresh_source_ip). domain: the 'to' of stream
+        headers unless open_stream is told another."""
         self.port = port
+        self.domain = domain
         self.timeout = timeout
         self.cafile = cafile
         self.server_name = server_name
@@ -458,9 +460,12 @@ class RawClient:
 
     # -- stream level ------------------------------------------------------
 
-    def open_stream(self, to='localhost', version='1.0', **kw):
-        """Sends a stream header and reads the server's header and
-        features. Returns the features element."""
+    def open_stream(self, to=None, version='1.0', **kw):
+        """Sends a stream header (to: self.domain unless given) and
+        reads the server's header and features. Returns the features
+        element."""
+        if to is None:
+            to = self.domain
         self.send(stream_header(to=to, version=version, **kw))
         self.recv_header()
         self.features = self.recv()
