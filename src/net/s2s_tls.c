@@ -118,11 +118,14 @@ int tn_s2s_cert_names(X509 *cert, const char *domain)
         return 0;
     GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL,
                                             NULL);
-    int found = 0;
+    int found = 0, ids = 0;
     for (int i = 0; names && !found && i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
         const ASN1_STRING *s;
+        if (gn->type == GEN_DNS)
+            ids = 1;
         if ((s = s2s_othername(gn, OID_DNSSRV, V_ASN1_IA5STRING))) {
+            ids = 1;
             /* SRV-ID: _xmpp-server.domain or _xmpps-server.domain. */
             char *a = tn_sprintf("_xmpp-server.%s", domain);
             char *b = tn_sprintf("_xmpps-server.%s", domain);
@@ -130,15 +133,19 @@ int tn_s2s_cert_names(X509 *cert, const char *domain)
             tn_free(a);
             tn_free(b);
         } else if ((s = s2s_othername(gn, OID_XMPPADDR, V_ASN1_UTF8STRING))) {
+            ids = 1;
             found = s2s_str_eq(s, domain);
         }
     }
     GENERAL_NAMES_free(names);
-    /* DNS-ID, and the CN only without DNS-IDs (OpenSSL's rule). No
-     * partial-label wildcards ("f*.example"). */
+    /* DNS-ID; the CN only when the certificate has no DNS-ID, SRV-ID or
+     * XmppAddr (RFC 6125 6.4.4). No partial-label wildcards
+     * ("f*.example"). */
     if (!found)
         found = X509_check_host(cert, domain, 0,
-                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                    (ids ? X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+                                         : 0),
                                 NULL) == 1;
     return found;
 }

@@ -28,8 +28,8 @@ int tn_s2s_cert_valid(const tn_s2s_tls_t *t, SSL *ssl, const char *domain,
 
 /* 1 when cert names domain (canonical, lowercase) by a DNS-ID (one
  * left-most wildcard label allowed), an SRV-ID for _xmpp-server or
- * _xmpps-server, or an XmppAddr; a CN only when there is no
- * subjectAltName. Exposed for unit tests. */
+ * _xmpps-server, or an XmppAddr; the CN only when the certificate has
+ * none of those (RFC 6125 6.4.4). Exposed for unit tests. */
 int tn_s2s_cert_names(X509 *cert, const char *domain);
 
 #endif
