@@ -58,6 +58,7 @@ struct tn_dns_req {
     srv_part_t part;
     int port;      /* address lookups */
     int cancelled;
+    tn_dns_req_t **slot; /* the caller's pointer to us, or NULL */
 };
 
 static int res_status(int ares_status)
@@ -237,8 +238,20 @@ void tn_resolver_free(tn_resolver_t *r)
 
 void tn_dns_cancel(tn_dns_req_t *q)
 {
-    if (q)
-        q->cancelled = 1;
+    if (!q)
+        return;
+    q->cancelled = 1;
+    if (q->slot)
+        *q->slot = NULL;
+    q->slot = NULL;
+}
+
+/* The request is over: the caller's slot no longer holds it. */
+static void res_done(tn_dns_req_t *q)
+{
+    if (q->slot)
+        *q->slot = NULL;
+    q->slot = NULL;
 }
 
 /* ---- SRV --------------------------------------------------------------- */
@@ -311,6 +324,7 @@ static void srv_part_add(srv_part_t *p, const char *host, int port,
 
 static void srv_finish(tn_dns_req_t *q)
 {
+    res_done(q);
     if (!q->cancelled && q->srv_cb) {
         int st = 0;
         if (q->part.n == 0) {
@@ -377,13 +391,15 @@ static void srv_on_answer(void *arg, int status, int timeouts,
         srv_finish(q);
 }
 
-tn_dns_req_t *tn_resolve_srv(tn_resolver_t *r, const char *domain,
-                             tn_srv_cb cb, void *ud)
+void tn_resolve_srv(tn_resolver_t *r, const char *domain, tn_srv_cb cb,
+                    void *ud, tn_dns_req_t **slot)
 {
     tn_dns_req_t *q = TN_NEW(tn_dns_req_t);
     q->r = r;
     q->srv_cb = cb;
     q->ud = ud;
+    q->slot = slot;
+    *slot = q;
     q->pending = 2;
     static const char *const svc[2] = {"_xmpp-server._tcp.",
                                        "_xmpps-server._tcp."};
@@ -396,7 +412,6 @@ tn_dns_req_t *tn_resolve_srv(tn_resolver_t *r, const char *domain,
         tn_free(name);
     }
     res_arm(r);
-    return q;
 }
 
 /* ---- addresses --------------------------------------------------------- */
@@ -427,6 +442,7 @@ static void addr_on_answer(void *arg, int status, int timeouts,
     }
     if (res)
         ares_freeaddrinfo(res);
+    res_done(q);
     if (status != ARES_EDESTRUCTION && status != ARES_ECANCELLED &&
         !q->cancelled && q->addr_cb) {
         int st = res_status(status);
@@ -437,14 +453,16 @@ static void addr_on_answer(void *arg, int status, int timeouts,
     tn_free(q);
 }
 
-tn_dns_req_t *tn_resolve_addr(tn_resolver_t *r, const char *host, int port,
-                              tn_addr_cb cb, void *ud)
+void tn_resolve_addr(tn_resolver_t *r, const char *host, int port,
+                     tn_addr_cb cb, void *ud, tn_dns_req_t **slot)
 {
     tn_dns_req_t *q = TN_NEW(tn_dns_req_t);
     q->r = r;
     q->addr_cb = cb;
     q->ud = ud;
     q->port = port;
+    q->slot = slot;
+    *slot = q;
     struct ares_addrinfo_hints hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -456,5 +474,4 @@ tn_dns_req_t *tn_resolve_addr(tn_resolver_t *r, const char *host, int port,
     ares_getaddrinfo(r->ch, name, NULL, &hints, addr_on_answer, q);
     tn_free(name);
     res_arm(r);
-    return q;
 }

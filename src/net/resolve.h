@@ -42,12 +42,15 @@ typedef void (*tn_srv_cb)(void *ud, int status, const tn_srv_target_t *t,
 typedef void (*tn_addr_cb)(void *ud, int status,
                            const struct sockaddr_storage *addrs, size_t n);
 
-/* Both run cb exactly once, later, unless cancelled. */
-tn_dns_req_t *tn_resolve_srv(tn_resolver_t *r, const char *domain,
-                             tn_srv_cb cb, void *ud);
-tn_dns_req_t *tn_resolve_addr(tn_resolver_t *r, const char *host, int port,
-                              tn_addr_cb cb, void *ud);
-/* The callback of q will not run. q must still be pending. */
+/* Both run cb exactly once unless cancelled: usually later, but c-ares
+ * may fail a query at once, inside the call. *slot holds the request
+ * while it is pending and is set to NULL before cb runs, so the caller
+ * can always tell (and cancel) what is pending through it. */
+void tn_resolve_srv(tn_resolver_t *r, const char *domain, tn_srv_cb cb,
+                    void *ud, tn_dns_req_t **slot);
+void tn_resolve_addr(tn_resolver_t *r, const char *host, int port,
+                     tn_addr_cb cb, void *ud, tn_dns_req_t **slot);
+/* The callback of q will not run (q may be NULL). */
 void tn_dns_cancel(tn_dns_req_t *q);
 
 /* Orders SRV targets in place by RFC 2782: ascending priority; within a

@@ -40,6 +40,10 @@ typedef struct in_pending {
     char *from, *to;
     s2s_verify_t *v;
     struct in_pending *next;
+    /* The verification may fail at once, inside s2s_out_verify: the
+     * verdict then waits here until that call has returned. */
+    int starting, done, verdict;
+    const char *cond;
 } in_pending_t;
 
 struct s2s_in {
@@ -272,6 +276,12 @@ static void in_verified(void *ud, int verdict, const char *cond)
     in_pending_t *p = ud;
     s2s_in_t *in = p->in;
     p->v = NULL;
+    if (p->starting) {
+        p->done = 1;
+        p->verdict = verdict;
+        p->cond = cond;
+        return;
+    }
     in_pending_t **pp = &in->pending;
     while (*pp != p)
         pp = &(*pp)->next;
@@ -352,7 +362,14 @@ static void in_db_result(s2s_in_t *in, tn_stanza_t *st)
     p->next = in->pending;
     in->pending = p;
     in->npending++;
-    p->v = s2s_out_verify(p->to, p->from, in->stream_id, key, in_verified, p);
+    p->starting = 1;
+    s2s_verify_t *v = s2s_out_verify(p->to, p->from, in->stream_id, key,
+                                     in_verified, p);
+    p->starting = 0;
+    if (p->done)
+        in_verified(p, p->verdict, p->cond);
+    else
+        p->v = v;
 done:
     tn_free(from);
     tn_free(to);

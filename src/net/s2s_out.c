@@ -211,10 +211,7 @@ static void out_close(s2s_out_t *o)
     o->state = OUT_CLOSED;
     if (o->key && tn_hmap_get(&s2s.out, o->key) == o)
         tn_hmap_del(&s2s.out, o->key);
-    if (o->dns) {
-        tn_dns_cancel(o->dns);
-        o->dns = NULL;
-    }
+    tn_dns_cancel(o->dns);
     if (o->conn && (ready || o->header_sent)) {
         tn_conn_write(o->conn, "</stream:stream>", 16);
         tn_conn_close(o->conn);
@@ -716,7 +713,6 @@ static void out_on_addr(void *ud, int status,
                         const struct sockaddr_storage *addrs, size_t n)
 {
     s2s_out_t *o = ud;
-    o->dns = NULL;
     if (status < 0) {
         o->fail_text = "the server's address could not be resolved";
         tn_log(TN_LOG_DEBUG, "s2s out %llu %s: addresses of %s: %s",
@@ -758,7 +754,7 @@ static void out_next(s2s_out_t *o)
             out_next(o);
             return;
         }
-        o->dns = tn_resolve_addr(s2s.res, t->host, t->port, out_on_addr, o);
+        tn_resolve_addr(s2s.res, t->host, t->port, out_on_addr, o, &o->dns);
         return;
     }
     out_fail(o, "remote-server-not-found",
@@ -769,7 +765,6 @@ static void out_on_srv(void *ud, int status, const tn_srv_target_t *t,
                        size_t n)
 {
     s2s_out_t *o = ud;
-    o->dns = NULL;
     if (status == TN_ENOTFOUND) {
         /* RFC 6120 3.2.2: no SRV records, the domain itself on 5269. */
         o->targets = tn_calloc(1, sizeof *o->targets);
@@ -833,6 +828,10 @@ static void out_begin(s2s_out_t *o)
 {
     tn_log(TN_LOG_DEBUG, "s2s out %llu %s -> %s: new %s",
            (unsigned long long)o->id, o->local, o->remote, out_what(o));
+    if (s2s.stopping || !s2s.res) {
+        out_fail(o, "remote-server-not-found", "Server shutting down");
+        return;
+    }
     const tn_s2s_static_t *st = tn_config_s2s_static(s2s.srv->cfg, o->remote);
     if (st) {
         o->targets = tn_calloc(1, sizeof *o->targets);
@@ -842,7 +841,7 @@ static void out_begin(s2s_out_t *o)
         out_next(o);
         return;
     }
-    o->dns = tn_resolve_srv(s2s.res, o->remote, out_on_srv, o);
+    tn_resolve_srv(s2s.res, o->remote, out_on_srv, o, &o->dns);
 }
 
 /* ---- API --------------------------------------------------------------- */
