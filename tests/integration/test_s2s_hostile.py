@@ -1,0 +1,336 @@
+"""test_s2s_hostile.py -- hostile server-to-server peers against ternd.
+
+One ternd serves a.test with a certificate from a throw-away CA that it
+also trusts (s2s.ca_file) and a fixed dialback secret, so tests can make
+valid keys. Peers are raw sockets (s2s_raw.S2SPeer); the authoritative
+servers of the domains they claim are FakeS2SServer instances found
+through dnsmasq, answering <db:verify/> as each test decides. A user of
+a.test (a raw client) checks that nothing a refused peer sent was
+delivered, and the log that each refusal was recorded.
+"""
+
+import re
+import time
+
+import pytest
+
+from conftest import Server
+from im_helpers import MESSAGE, connect
+from s2s_env import DnsServer, have_dnsmasq, make_ca, self_signed
+from s2s_raw import (NS_DB, FakeS2SServer, S2SPeer, dialback_key)
+from xmpp_raw import NS_SASL, NS_STANZAS, NS_TLS, q, tostr
+
+pytestmark = pytest.mark.skipif(not have_dnsmasq(),
+                                reason='dnsmasq (dnsmasq-base) not installed')
+
+A = 'a.test'
+SECRET = 'hostile-test-secret-0123456789'
+
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory):
+    """(a, dns, pki, fakes): ternd for a.test; FakeS2SServer for
+    good.test (verifies every key) and liar.test (denies every key);
+    strict.test is on require_valid_certs_for."""
+    d = tmp_path_factory.mktemp('hostile')
+    ca = make_ca(d / 'ca')
+    pki = {
+        'ca': ca.ca_path,
+        A: ca.issue('a', [A, 'conference.' + A]),
+        'b.test': ca.issue('b', ['b.test']),
+        'self': self_signed(d / 'self', 'x', ['good.test', 'liar.test',
+                                              'strict.test']),
+    }
+    dns = DnsServer(d / 'dns').start()
+    fakes = {
+        'good.test': FakeS2SServer('good.test', *pki['self'],
+                                   verify='valid'),
+        'liar.test': FakeS2SServer('liar.test', *pki['self'],
+                                   verify='invalid'),
+        'strict.test': FakeS2SServer('strict.test', *pki['self'],
+                                     verify='valid'),
+    }
+    a = Server(d / 'a', *pki[A], domain=A,
+               s2s='  resolver: {servers: ["%s"]}\n'
+                   '  ca_file: %s\n'
+                   '  dialback_secret: %s\n'
+                   '  require_valid_certs_for: [strict.test]\n'
+                   '  connect_timeout: 5\n'
+                   % (dns.address, pki['ca'], SECRET))
+    dns.a(A).srv('_xmpp-server._tcp.' + A, A, a.port_s2s)
+    for name, f in fakes.items():
+        dns.a(name).srv('_xmpp-server._tcp.' + name, name, f.port)
+    dns.restart()
+    a.start()
+    yield a, dns, pki, fakes
+    try:
+        a.check_clean_exit()
+    finally:
+        for f in fakes.values():
+            f.stop()
+        dns.stop()
+
+
+def peer(a, from_domain, to=A, **kw):
+    return S2SPeer(a.port_s2s, from_domain, to, **kw)
+
+
+def logged(a, pattern, timeout=3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(pattern, a.log()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def db_error(el):
+    err = el.find(q('jabber:server', 'error'))
+    if err is None:
+        err = el.find(q(NS_DB, 'error'))
+    if err is None:
+        return None
+    return [c.tag.split('}', 1)[1] for c in err
+            if c.tag.startswith('{%s}' % NS_STANZAS)][0]
+
+
+@pytest.fixture
+def alice(env):
+    c = connect(env[0], None)
+    yield c
+    c.close()
+
+
+# -- stream level -------------------------------------------------------------
+
+def test_features_before_and_after_tls(env):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        f = p.open_stream()
+        assert p.requires_starttls()
+        assert not p.offers_dialback()        # only after TLS
+        assert p.header.get('from') == A
+        p.starttls()
+        assert p.offers_dialback()
+        # A self-signed certificate (or none): no SASL EXTERNAL.
+        assert p.features.find(q(NS_SASL, 'mechanisms')) is None, tostr(f)
+
+
+def test_direct_tls_listener(env):
+    a, _, pki, _ = env
+    with S2SPeer(a.port_s2s_direct, 'b.test', A, direct_tls=True,
+                 certfile=pki['b.test'][0], keyfile=pki['b.test'][1],
+                 cafile=pki['ca']) as p:
+        p.open_stream()
+        assert not p.offers_starttls()
+        assert p.offers_dialback()
+        mechs = p.features.find(q(NS_SASL, 'mechanisms'))
+        assert mechs is not None and [m.text for m in mechs] == ['EXTERNAL']
+
+
+def test_unknown_host(env):
+    a = env[0]
+    with peer(a, 'good.test', to='other.test') as p:
+        p.send(p.header_text())
+        p.expect_stream_error('host-unknown')
+    with peer(a, 'good.test') as p:
+        p.send(p.header_text(to=''))
+        p.expect_stream_error('host-unknown')
+    assert logged(a, r'closing with host-unknown')
+
+
+def test_wrong_namespace_and_version(env):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.send(p.header_text(xmlns='jabber:client'))
+        p.expect_stream_error('invalid-namespace')
+    with peer(a, 'good.test') as p:
+        p.send(p.header_text(version=None))
+        p.expect_stream_error('unsupported-version')
+
+
+def test_stream_from_a_local_domain(env):
+    a = env[0]
+    with peer(a, A) as p:
+        p.send(p.header_text())
+        p.expect_stream_error('invalid-from')
+
+
+def test_stanza_before_tls(env, alice):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.open_stream()
+        p.send_message(alice.jid, 'x@good.test', body='plaintext')
+        p.expect_stream_error('not-authorized')
+    alice.expect_quiet()
+
+
+def test_stanza_before_authentication(env, alice):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        p.send_message(alice.jid, 'x@good.test', body='too early')
+        p.expect_stream_error('not-authorized')
+    alice.expect_quiet()
+    assert logged(a, r'closing with not-authorized: Stanza before '
+                     r'authentication')
+
+
+def test_preauth_flood_and_dtd(env):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        p.send('<db:verify from="x" to="y">' + 'A' * 20000 + '</db:verify>',
+               ignore_errors=True)
+        p.expect_stream_error('policy-violation')
+    with peer(a, 'good.test') as p:
+        p.send("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e 'x'>]>"
+               + p.header_text(), ignore_errors=True)
+        p.expect_stream_error('restricted-xml')
+
+
+# -- dialback -----------------------------------------------------------------
+
+def test_dialback_verified_then_forged_from(env, alice):
+    a, _, _, fakes = env
+    good = fakes['good.test']
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        p.send_db_result('0123456789abcdef')
+        r = p.wait_db_result(timeout=8)
+        assert r.get('type') == 'valid', tostr(r)
+        assert r.get('from') == A and r.get('to') == 'good.test'
+        # tern asked good.test's authoritative server over a fresh
+        # connection, with our stream id and the key as sent.
+        v = good.wait_verify()
+        assert v.get('from') == A and v.get('to') == 'good.test'
+        assert v.get('id') == p.stream_id
+        assert (v.text or '').strip() == '0123456789abcdef'
+        p.send_message(alice.jid, 'someone@good.test/r', body='legit')
+        el = alice.wait_for(lambda e: e.tag == MESSAGE, timeout=5,
+                            what='message from good.test')
+        assert el.get('from') == 'someone@good.test/r'
+        # Another domain on the same stream: refused, nothing delivered.
+        p.send_message(alice.jid, 'mallory@other.test', body='forged')
+        p.expect_stream_error('invalid-from')
+    alice.expect_quiet()
+    assert logged(a, r'message from mallory@other\.test, a domain not '
+                     r'authenticated on this stream')
+
+
+def test_forged_local_domain(env, alice):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        # Dialback for our own domain: not something a peer can own.
+        p.send_db_result('00', from_=A)
+        r = p.wait_db_result()
+        assert r.get('type') == 'error'
+        assert db_error(r) == 'improper-addressing'
+        assert p.dialback('whatever', timeout=8) == 'valid'
+        p.send_message(alice.jid, alice.bare, body='from alice herself?')
+        p.expect_stream_error('invalid-from')
+    alice.expect_quiet()
+
+
+def test_dialback_denied_by_authoritative_server(env, alice):
+    a, _, _, fakes = env
+    with peer(a, 'liar.test') as p:
+        p.connect_secure()
+        p.send_db_result('deadbeef')
+        r = p.wait_db_result(timeout=8)
+        assert r.get('type') == 'invalid', tostr(r)
+        p.expect_stream_error('not-authorized')
+    fakes['liar.test'].wait_verify()
+    alice.expect_quiet()
+    assert logged(a, r'dialback key for liar\.test -> a\.test denied by its '
+                     r'authoritative server')
+
+
+def test_dialback_for_unhosted_or_policy(env):
+    a, _, _, fakes = env
+    with peer(a, 'strict.test') as p:
+        p.connect_secure()
+        p.send_db_result('00', to='elsewhere.test')
+        r = p.wait_db_result()
+        assert r.get('type') == 'error' and db_error(r) == 'item-not-found'
+        # strict.test must present a valid certificate: no dialback.
+        p.send_db_result('00')
+        r = p.wait_db_result()
+        assert r.get('type') == 'error' and db_error(r) == 'not-authorized'
+    assert not [el for _, el in fakes['strict.test'].received
+                if el.tag == q(NS_DB, 'verify')]
+    assert logged(a, r'strict\.test refused: a valid certificate is '
+                     r'required')
+
+
+def test_dialback_before_tls_refused(env):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.open_stream()
+        p.send_db_result('00')
+        r = p.wait_db_result()
+        assert r.get('type') == 'error' and db_error(r) == 'policy-violation'
+
+
+def test_verify_requests_are_answered(env):
+    """We are the authoritative server of a.test: keys made with our
+    secret for (receiving, a.test, id) are valid, others not."""
+    a = env[0]
+    with peer(a, 'asker.test') as p:
+        p.open_stream()     # answered even before TLS
+        good = dialback_key(SECRET, 'asker.test', A, 'stream-1')
+        p.send_db_verify(good, 'stream-1')
+        v = p.wait_db_verify()
+        assert (v.get('type'), v.get('from'), v.get('to'), v.get('id')) == (
+            'valid', A, 'asker.test', 'stream-1')
+        p.send_db_verify(good, 'stream-2')
+        assert p.wait_db_verify().get('type') == 'invalid'
+        p.send_db_verify(dialback_key(SECRET, 'other.test', A, 'stream-1'),
+                         'stream-1')
+        assert p.wait_db_verify().get('type') == 'invalid'
+        p.send_db_verify(good, 'stream-1', to='elsewhere.test')
+        v = p.wait_db_verify()
+        assert v.get('type') == 'error' and db_error(v) == 'item-not-found'
+
+
+# -- SASL EXTERNAL ------------------------------------------------------------
+
+def test_sasl_external_only_for_the_named_domain(env, alice):
+    """A valid certificate for b.test authenticates b.test, and nothing
+    else (CVE-2021-32919)."""
+    a, _, pki, fakes = env
+    cert, key = pki['b.test']
+    # Claiming another domain: EXTERNAL is not even offered.
+    with peer(a, 'liar.test', certfile=cert, keyfile=key) as p:
+        f = p.connect_secure()
+        assert f.find(q(NS_SASL, 'mechanisms')) is None, tostr(f)
+        el = p.sasl_external()
+        assert el.tag == q(NS_SASL, 'failure')
+        assert el.find(q(NS_SASL, 'not-authorized')) is not None
+    with peer(a, 'b.test', certfile=cert, keyfile=key) as p:
+        p.connect_secure()
+        el = p.sasl_external(authzid='liar.test', restart=False)
+        assert el.find(q(NS_SASL, 'invalid-authzid')) is not None, tostr(el)
+        el = p.sasl_external(authzid='b.test')
+        assert el.tag == q(NS_SASL, 'success'), tostr(el)
+        p.send_message(alice.jid, 'bob@b.test/x', body='with a certificate')
+        got = alice.wait_for(lambda e: e.tag == MESSAGE, timeout=5,
+                             what='message from b.test')
+        assert got.get('from') == 'bob@b.test/x'
+        # Dialback for liar.test on this stream is checked on its own
+        # merits (and denied), not waved through by b.test's certificate.
+        p.send_db_result('feed', from_='liar.test')
+        r = p.wait_db_result(timeout=8)
+        assert r.get('type') == 'invalid'
+        p.expect_stream_error('not-authorized')
+    alice.expect_quiet()
+
+
+def test_starttls_twice(env):
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        p.send("<starttls xmlns='%s'/>" % NS_TLS)
+        el = p.recv()
+        assert el.tag == q(NS_TLS, 'failure')
