@@ -56,7 +56,7 @@ struct tn_dns_req {
     int status[2]; /* SRV: per query */
     int dot[2];    /* SRV: the query answered only with "." */
     srv_part_t part;
-    int port;      /* address lookups */
+    int port; /* address lookups */
     int cancelled;
     tn_dns_req_t **slot; /* the caller's pointer to us, or NULL */
 };
@@ -64,12 +64,16 @@ struct tn_dns_req {
 static int res_status(int ares_status)
 {
     switch (ares_status) {
-    case ARES_SUCCESS: return 0;
+    case ARES_SUCCESS:
+        return 0;
     case ARES_ENODATA:
     case ARES_ENOTFOUND:
-    case ARES_ENONAME: return TN_ENOTFOUND;
-    case ARES_ETIMEOUT: return TN_ETIMEDOUT;
-    default: return TN_EIO;
+    case ARES_ENONAME:
+        return TN_ENOTFOUND;
+    case ARES_ETIMEOUT:
+        return TN_ETIMEDOUT;
+    default:
+        return TN_EIO;
     }
 }
 
@@ -160,8 +164,8 @@ static void res_sock_state(void *data, ares_socket_t fd, int readable,
                   res_on_poll);
 }
 
-tn_resolver_t *tn_resolver_new(uv_loop_t *loop, char *const *servers,
-                               size_t n, char **err)
+tn_resolver_t *tn_resolver_new(uv_loop_t *loop, char *const *servers, size_t n,
+                               char **err)
 {
     static int lib_ready;
     if (!lib_ready) {
@@ -191,8 +195,8 @@ tn_resolver_t *tn_resolver_new(uv_loop_t *loop, char *const *servers,
     }
     int rc = ares_init_options(&r->ch, &o, mask);
     if (rc != ARES_SUCCESS) {
-        *err = tn_sprintf("cannot start the DNS resolver: %s",
-                          ares_strerror(rc));
+        *err =
+            tn_sprintf("cannot start the DNS resolver: %s", ares_strerror(rc));
         tn_free(r);
         return NULL;
     }
@@ -261,10 +265,9 @@ void tn_srv_order(tn_srv_target_t *t, unsigned *prio, unsigned *w, size_t n)
     /* Insertion sort by priority, zero weights first within one (RFC 2782
      * puts them at the start of the selection list). */
     for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 &&
-                           (prio[j] < prio[j - 1] ||
-                            (prio[j] == prio[j - 1] && w[j] == 0 &&
-                             w[j - 1] != 0));
+        for (size_t j = i;
+             j > 0 && (prio[j] < prio[j - 1] ||
+                       (prio[j] == prio[j - 1] && w[j] == 0 && w[j - 1] != 0));
              j--) {
             tn_srv_target_t tt = t[j];
             t[j] = t[j - 1];
@@ -307,8 +310,8 @@ void tn_srv_order(tn_srv_target_t *t, unsigned *prio, unsigned *w, size_t n)
     }
 }
 
-static void srv_part_add(srv_part_t *p, const char *host, int port,
-                         int direct, unsigned prio, unsigned w)
+static void srv_part_add(srv_part_t *p, const char *host, int port, int direct,
+                         unsigned prio, unsigned w)
 {
     if (p->n == p->cap) {
         p->cap = p->cap ? 2 * p->cap : 4;
@@ -336,9 +339,9 @@ static void srv_finish(tn_dns_req_t *q)
                      q->status[0] == TN_ENOTFOUND)
                 st = TN_ENOTFOUND;
             else
-                st = q->status[1] != TN_ENOTFOUND && q->status[1]
-                         ? q->status[1]
-                         : q->status[0] ? q->status[0] : TN_ENOTFOUND;
+                st = q->status[1] != TN_ENOTFOUND && q->status[1] ? q->status[1]
+                     : q->status[0]                               ? q->status[0]
+                                    : TN_ENOTFOUND;
         } else {
             tn_srv_order(q->part.t, q->part.prio, q->part.w, q->part.n);
         }
@@ -424,8 +427,8 @@ static void addr_on_answer(void *arg, int status, int timeouts,
     struct sockaddr_storage addrs[RES_MAX_ADDRS];
     size_t n = 0;
     if (status == ARES_SUCCESS && res) {
-        for (struct ares_addrinfo_node *a = res->nodes;
-             a && n < RES_MAX_ADDRS; a = a->ai_next) {
+        for (struct ares_addrinfo_node *a = res->nodes; a && n < RES_MAX_ADDRS;
+             a = a->ai_next) {
             if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
                 a->ai_addrlen > sizeof addrs[0])
                 continue;
@@ -469,8 +472,8 @@ void tn_resolve_addr(tn_resolver_t *r, const char *host, int port,
     hints.ai_socktype = SOCK_STREAM;
     /* An absolute name: never a search-list expansion. */
     size_t len = strlen(host);
-    char *name = len && host[len - 1] == '.' ? tn_strdup(host)
-                                             : tn_sprintf("%s.", host);
+    char *name =
+        len && host[len - 1] == '.' ? tn_strdup(host) : tn_sprintf("%s.", host);
     ares_getaddrinfo(r->ch, name, NULL, &hints, addr_on_answer, q);
     tn_free(name);
     res_arm(r);

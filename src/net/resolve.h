@@ -17,15 +17,15 @@ typedef struct tn_dns_req tn_dns_req_t;
 
 /* One place to connect to for a domain. */
 typedef struct tn_srv_target {
-    char *host;     /* owned by the array */
+    char *host; /* owned by the array */
     int port;
     int direct_tls; /* from _xmpps-server._tcp (XEP-0368) */
 } tn_srv_target_t;
 
 /* servers: "ip", "ip:port", "[ip6]:port" (n may be 0: the system's
  * configuration). Returns NULL with *err (fresh) on failure. */
-tn_resolver_t *tn_resolver_new(uv_loop_t *loop, char *const *servers,
-                               size_t n, char **err);
+tn_resolver_t *tn_resolver_new(uv_loop_t *loop, char *const *servers, size_t n,
+                               char **err);
 /* Cancels what is pending (no callback runs) and frees the resolver once
  * its handles have closed. */
 void tn_resolver_free(tn_resolver_t *r);

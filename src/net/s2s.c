@@ -24,12 +24,11 @@ int s2s_hosted(const char *domain)
                       tn_hmap_get(&s2s.srv->services, domain) != NULL);
 }
 
-void s2s_header(tn_buf_t *b, const char *from, const char *to,
-                const char *id)
+void s2s_header(tn_buf_t *b, const char *from, const char *to, const char *id)
 {
     tn_buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='" TN_NS_SERVER
-                   "' xmlns:stream='" TN_NS_STREAM
-                   "' xmlns:db='" TN_NS_DIALBACK "'");
+                   "' xmlns:stream='" TN_NS_STREAM "' xmlns:db='" TN_NS_DIALBACK
+                   "'");
     if (id) {
         tn_buf_puts(b, " id='");
         tn_buf_append_xml(b, id, strlen(id), 1);
@@ -46,6 +45,18 @@ void s2s_header(tn_buf_t *b, const char *from, const char *to,
         tn_buf_puts(b, "'");
     }
     tn_buf_puts(b, " version='1.0' xml:lang='en'>");
+}
+
+void s2s_db_start(tn_buf_t *b, const char *name, const char *from,
+                  const char *to)
+{
+    tn_buf_puts(b, "<db:");
+    tn_buf_puts(b, name);
+    tn_buf_puts(b, " from='");
+    tn_buf_append_xml(b, from, strlen(from), 1);
+    tn_buf_puts(b, "' to='");
+    tn_buf_append_xml(b, to, strlen(to), 1);
+    tn_buf_puts(b, "'");
 }
 
 void s2s_to_client_ns(tn_stanza_t *st)
@@ -99,8 +110,9 @@ static void s2s_route(tn_server_t *srv, tn_stanza_t *st, const tn_jid_t *from,
 {
     (void)srv;
     if (!from || !s2s_hosted(from->domain)) {
-        tn_log(TN_LOG_WARN, "s2s: dropped %s to %s: not from a local domain "
-                            "(%s)",
+        tn_log(TN_LOG_WARN,
+               "s2s: dropped %s to %s: not from a local domain "
+               "(%s)",
                st->name, to->domain, from ? from->full : "no from");
         return;
     }
@@ -138,8 +150,8 @@ int tn_s2s_start(tn_server_t *srv, char **err)
         tn_random_bytes(s2s.secret, 32);
         s2s.secret_len = 32;
     }
-    if (tn_s2s_tls_init(&s2s.tls, cfg->tls_cert, cfg->tls_key,
-                        cfg->s2s_ca_file, err) < 0)
+    if (tn_s2s_tls_init(&s2s.tls, cfg->tls_cert, cfg->tls_key, cfg->s2s_ca_file,
+                        err) < 0)
         return TN_EIO;
     s2s.res = tn_resolver_new(srv->loop, cfg->s2s_resolvers,
                               cfg->ns2s_resolvers, err);

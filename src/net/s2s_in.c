@@ -51,10 +51,10 @@ struct s2s_in {
     const tn_listen_cfg_t *lcfg;
     tn_xml_parser_t *parser;
     uint64_t id;
-    char *stream_id;  /* ours, of the current stream */
-    char *local;      /* the stream's 'to', canonical */
-    char *from;       /* the stream's 'from', canonical, or NULL */
-    char **authed;    /* domains the peer may send from */
+    char *stream_id; /* ours, of the current stream */
+    char *local;     /* the stream's 'to', canonical */
+    char *from;      /* the stream's 'from', canonical, or NULL */
+    char **authed;   /* domains the peer may send from */
     size_t nauthed;
     in_pending_t *pending;
     size_t npending;
@@ -254,11 +254,8 @@ static void in_db_result_send(s2s_in_t *in, const char *from, const char *to,
 {
     tn_buf_t b;
     tn_buf_init(&b);
-    tn_buf_puts(&b, "<db:result from='");
-    tn_buf_append_xml(&b, to, strlen(to), 1);
-    tn_buf_puts(&b, "' to='");
-    tn_buf_append_xml(&b, from, strlen(from), 1);
-    tn_buf_puts(&b, "' type='");
+    s2s_db_start(&b, "result", to, from);
+    tn_buf_puts(&b, " type='");
     tn_buf_puts(&b, type);
     if (cond) {
         tn_buf_puts(&b, "'><error type='cancel'><");
@@ -293,8 +290,9 @@ static void in_verified(void *ud, int verdict, const char *cond)
             in_authed_add(in, p->from, "dialback");
         } else if (verdict == 0) {
             /* XEP-0220 2.3.1: a spoofing attempt; the stream ends. */
-            tn_log(TN_LOG_WARN, "s2s in %llu %s: dialback key for %s -> %s "
-                                "denied by its authoritative server",
+            tn_log(TN_LOG_WARN,
+                   "s2s in %llu %s: dialback key for %s -> %s "
+                   "denied by its authoritative server",
                    (unsigned long long)in->id, in->conn->peer, p->from, p->to);
             in_db_result_send(in, p->from, p->to, "invalid", NULL);
             in_close(in, "not-authorized", "Dialback key not valid");
@@ -315,8 +313,9 @@ static void in_db_result(s2s_in_t *in, tn_stanza_t *st)
     const char *from_s = tn_stanza_attr(st, "from");
     const char *to_s = tn_stanza_attr(st, "to");
     if (!from_s || !to_s) {
-        in_close(in, "improper-addressing", "Dialback request without from "
-                                            "or to");
+        in_close(in, "improper-addressing",
+                 "Dialback request without from "
+                 "or to");
         return;
     }
     char *from = tn_jid_nameprep(from_s), *to = tn_jid_nameprep(to_s);
@@ -329,8 +328,9 @@ static void in_db_result(s2s_in_t *in, tn_stanza_t *st)
     else if (in_tls_needed(in))
         err = "policy-violation";
     if (err) {
-        tn_log(TN_LOG_INFO, "s2s in %llu %s: dialback request %s -> %s "
-                            "refused: %s",
+        tn_log(TN_LOG_INFO,
+               "s2s in %llu %s: dialback request %s -> %s "
+               "refused: %s",
                (unsigned long long)in->id, in->conn->peer, from_s, to_s, err);
         in_db_result_send(in, from_s, to_s, "error", err);
         goto done;
@@ -339,13 +339,14 @@ static void in_db_result(s2s_in_t *in, tn_stanza_t *st)
         /* Known already, or proven by its certificate (XEP-0344): no
          * need to ask. */
         in_db_result_send(in, from, to, "valid", NULL);
-        in_authed_add(in, from, in_is_authed(in, from) ? "dialback"
-                                                       : "certificate");
+        in_authed_add(in, from,
+                      in_is_authed(in, from) ? "dialback" : "certificate");
         goto done;
     }
     if (tn_config_s2s_secure(s2s.srv->cfg, from)) {
-        tn_log(TN_LOG_WARN, "s2s in %llu %s: %s refused: a valid "
-                            "certificate is required",
+        tn_log(TN_LOG_WARN,
+               "s2s in %llu %s: %s refused: a valid "
+               "certificate is required",
                (unsigned long long)in->id, in->conn->peer, from);
         in_db_result_send(in, from, to, "error", "not-authorized");
         goto done;
@@ -363,8 +364,8 @@ static void in_db_result(s2s_in_t *in, tn_stanza_t *st)
     in->pending = p;
     in->npending++;
     p->starting = 1;
-    s2s_verify_t *v = s2s_out_verify(p->to, p->from, in->stream_id, key,
-                                     in_verified, p);
+    s2s_verify_t *v =
+        s2s_out_verify(p->to, p->from, in->stream_id, key, in_verified, p);
     p->starting = 0;
     if (p->done)
         in_verified(p, p->verdict, p->cond);
@@ -384,8 +385,9 @@ static void in_db_verify(s2s_in_t *in, tn_stanza_t *st)
     const char *to = tn_stanza_attr(st, "to");
     const char *id = tn_stanza_attr(st, "id");
     if (!from || !to || !id) {
-        in_close(in, "improper-addressing", "Dialback verification without "
-                                            "from, to or id");
+        in_close(in, "improper-addressing",
+                 "Dialback verification without "
+                 "from, to or id");
         return;
     }
     char *key = tn_stanza_text(st);
@@ -402,11 +404,8 @@ static void in_db_verify(s2s_in_t *in, tn_stanza_t *st)
            type ? type : "not our domain");
     tn_buf_t b;
     tn_buf_init(&b);
-    tn_buf_puts(&b, "<db:verify from='");
-    tn_buf_append_xml(&b, to, strlen(to), 1);
-    tn_buf_puts(&b, "' to='");
-    tn_buf_append_xml(&b, from, strlen(from), 1);
-    tn_buf_puts(&b, "' id='");
+    s2s_db_start(&b, "verify", to, from);
+    tn_buf_puts(&b, " id='");
     tn_buf_append_xml(&b, id, strlen(id), 1);
     if (type) {
         tn_buf_puts(&b, "' type='");
@@ -493,8 +492,9 @@ static void in_stanza(s2s_in_t *in, tn_stanza_t *st)
         tn_jid_parse(to_s, &to) < 0) {
         in_close(in, "improper-addressing", "Missing or malformed from/to");
     } else if (!in_is_authed(in, from.domain)) {
-        tn_log(TN_LOG_WARN, "s2s in %llu %s: %s from %s, a domain not "
-                            "authenticated on this stream",
+        tn_log(TN_LOG_WARN,
+               "s2s in %llu %s: %s from %s, a domain not "
+               "authenticated on this stream",
                (unsigned long long)in->id, in->conn->peer, st->name, from_s);
         in_close(in, "invalid-from", NULL);
     } else if (!s2s_hosted(to.domain)) {
@@ -516,8 +516,8 @@ static void in_on_stanza(void *ud, tn_stanza_t *st)
         tn_stanza_unref(st);
         return;
     }
-    char *dump = tn_log_enabled(TN_LOG_DEBUG) ? tn_stanza_to_string(st, NULL)
-                                              : NULL;
+    char *dump =
+        tn_log_enabled(TN_LOG_DEBUG) ? tn_stanza_to_string(st, NULL) : NULL;
     if (dump) {
         tn_log(TN_LOG_DEBUG, "s2s in %llu in: %s", (unsigned long long)in->id,
                dump);
@@ -587,8 +587,9 @@ static void in_on_data(tn_conn_t *conn, const char *data, size_t len)
     if (in->nauthed == 0) {
         in->preauth_bytes += len;
         if (in->preauth_bytes > 8 * s2s.srv->cfg->max_preauth_stanza) {
-            in_close(in, "policy-violation", "Too much data before "
-                                             "authentication");
+            in_close(in, "policy-violation",
+                     "Too much data before "
+                     "authentication");
             return;
         }
     }
@@ -597,8 +598,8 @@ static void in_on_data(tn_conn_t *conn, const char *data, size_t len)
     in->in_feed = 0;
     if (rc == TN_XML_OK || rc == TN_XML_E_STOPPED)
         return;
-    const char *cond = rc == TN_XML_E_RESTRICTED ? "restricted-xml"
-                       : rc == TN_XML_E_POLICY   ? "policy-violation"
+    const char *cond = rc == TN_XML_E_RESTRICTED   ? "restricted-xml"
+                       : rc == TN_XML_E_POLICY     ? "policy-violation"
                        : rc == TN_XML_E_BAD_FORMAT ? "bad-format"
                                                    : "not-well-formed";
     in_close(in, cond, tn_xml_parser_error(in->parser));
@@ -691,8 +692,8 @@ static void in_on_connection(uv_stream_t *server, int status)
 
 int s2s_in_listen(char **err)
 {
-    if (tn_listeners_open(s2s.srv, TN_SVC_S2S, in_on_connection,
-                          &s2s.listeners, err) < 0)
+    if (tn_listeners_open(s2s.srv, TN_SVC_S2S, in_on_connection, &s2s.listeners,
+                          err) < 0)
         return TN_EIO;
     /* Direct TLS with the s2s context: it asks for the peer's
      * certificate. */

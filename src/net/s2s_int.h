@@ -27,9 +27,9 @@ typedef struct s2s_ctx {
     tn_resolver_t *res;       /* owned; NULL after shutdown */
     unsigned char secret[64]; /* dialback secret */
     size_t secret_len;
-    tn_hmap_t out;            /* "local remote" -> s2s_out_t* */
+    tn_hmap_t out; /* "local remote" -> s2s_out_t* */
     tn_listeners_t listeners;
-    size_t nconns;            /* open connections, both directions */
+    size_t nconns; /* open connections, both directions */
     uint64_t next_id;
     int stopping;
 } s2s_ctx_t;
@@ -40,8 +40,11 @@ extern s2s_ctx_t s2s;
 /* 1 when domain is served here: a host or a hosted service. */
 int s2s_hosted(const char *domain);
 /* Our stream header: jabber:server with the dialback prefix declared. */
-void s2s_header(tn_buf_t *b, const char *from, const char *to,
-                const char *id);
+void s2s_header(tn_buf_t *b, const char *from, const char *to, const char *id);
+/* Appends "<db:name from='from' to='to'" (escaped; the caller ends the
+ * tag). */
+void s2s_db_start(tn_buf_t *b, const char *name, const char *from,
+                  const char *to);
 /* Rewrites every element of st in jabber:server into jabber:client, the
  * namespace stanzas carry inside tern. */
 void s2s_to_client_ns(tn_stanza_t *st);
@@ -65,8 +68,8 @@ void s2s_out_send(const char *local, const char *remote, tn_stanza_t *st);
 typedef void (*s2s_verify_cb)(void *ud, int verdict, const char *cond);
 typedef struct s2s_out s2s_verify_t;
 s2s_verify_t *s2s_out_verify(const char *local, const char *remote,
-                             const char *id, const char *key,
-                             s2s_verify_cb cb, void *ud);
+                             const char *id, const char *key, s2s_verify_cb cb,
+                             void *ud);
 /* The callback of v will not run. */
 void s2s_verify_cancel(s2s_verify_t *v);
 void s2s_out_close_all(void);

@@ -68,26 +68,26 @@ struct s2s_out {
     size_t nt, ti;
     struct sockaddr_storage addrs[OUT_MAX_ADDRS];
     size_t na, ai;
-    int direct;               /* the current target is direct TLS */
+    int direct; /* the current target is direct TLS */
     /* The current attempt. */
     tn_conn_t *conn;
     tn_xml_parser_t *parser;
-    tn_xml_parser_t *zombie;  /* a parser stopped inside its own feed */
-    char *stream_id;          /* the peer's */
+    tn_xml_parser_t *zombie; /* a parser stopped inside its own feed */
+    char *stream_id;         /* the peer's */
     unsigned tls : 1;
-    unsigned cert_ok : 1;     /* the peer's certificate names remote */
+    unsigned cert_ok : 1; /* the peer's certificate names remote */
     unsigned sasl_tried : 1;
     unsigned in_feed : 1;
     unsigned header_sent : 1;
-    const char *auth;         /* how it authenticated, for logs */
+    const char *auth; /* how it authenticated, for logs */
     /* Why the last attempt failed, for the bounce. */
     const char *fail_text;
     /* Stanzas waiting for the stream (owned references). */
     tn_stanza_t **q;
     size_t qlen, qcap;
-    uv_timer_t timer;         /* set-up deadline, then idle */
+    uv_timer_t timer; /* set-up deadline, then idle */
     int timer_open;
-    int nconns;               /* connections not yet closed */
+    int nconns; /* connections not yet closed */
     struct s2s_out *prev, *next;
 };
 
@@ -103,8 +103,7 @@ static void out_close(s2s_out_t *o);
 
 static void out_maybe_free(s2s_out_t *o)
 {
-    if (o->state != OUT_CLOSED || o->nconns > 0 || o->timer_open ||
-        o->in_feed)
+    if (o->state != OUT_CLOSED || o->nconns > 0 || o->timer_open || o->in_feed)
         return;
     if (o->prev)
         o->prev->next = o->next;
@@ -197,8 +196,7 @@ static void out_on_deadline(uv_timer_t *t);
 static void out_arm(s2s_out_t *o, unsigned seconds)
 {
     if (o->timer_open && o->state != OUT_CLOSED)
-        uv_timer_start(&o->timer, out_on_deadline, (uint64_t)seconds * 1000,
-                       0);
+        uv_timer_start(&o->timer, out_on_deadline, (uint64_t)seconds * 1000, 0);
 }
 
 /* ---- the end ----------------------------------------------------------- */
@@ -317,25 +315,22 @@ static int out_secure(const s2s_out_t *o)
 static void out_dialback(s2s_out_t *o)
 {
     if (out_secure(o) && !o->cert_ok) {
-        out_attempt_failed(o, "the remote certificate is not valid and "
-                              "the policy needs one",
+        out_attempt_failed(o,
+                           "the remote certificate is not valid and "
+                           "the policy needs one",
                            1);
         return;
     }
     char key[TN_DIALBACK_KEY_SIZE];
-    if (!o->stream_id ||
-        tn_dialback_key(s2s.secret, s2s.secret_len, o->remote, o->local,
-                        o->stream_id, key) < 0) {
+    if (!o->stream_id || tn_dialback_key(s2s.secret, s2s.secret_len, o->remote,
+                                         o->local, o->stream_id, key) < 0) {
         out_attempt_failed(o, "no usable stream id for dialback", 1);
         return;
     }
     tn_buf_t b;
     tn_buf_init(&b);
-    tn_buf_puts(&b, "<db:result from='");
-    tn_buf_append_xml(&b, o->local, strlen(o->local), 1);
-    tn_buf_puts(&b, "' to='");
-    tn_buf_append_xml(&b, o->remote, strlen(o->remote), 1);
-    tn_buf_puts(&b, "'>");
+    s2s_db_start(&b, "result", o->local, o->remote);
+    tn_buf_puts(&b, ">");
     tn_buf_puts(&b, key);
     tn_buf_puts(&b, "</db:result>");
     out_write(o, b.data, b.len);
@@ -347,11 +342,8 @@ static void out_send_verify(s2s_out_t *o)
 {
     tn_buf_t b;
     tn_buf_init(&b);
-    tn_buf_puts(&b, "<db:verify from='");
-    tn_buf_append_xml(&b, o->local, strlen(o->local), 1);
-    tn_buf_puts(&b, "' to='");
-    tn_buf_append_xml(&b, o->remote, strlen(o->remote), 1);
-    tn_buf_puts(&b, "' id='");
+    s2s_db_start(&b, "verify", o->local, o->remote);
+    tn_buf_puts(&b, " id='");
     tn_buf_append_xml(&b, o->v_id, strlen(o->v_id), 1);
     tn_buf_puts(&b, "'>");
     tn_buf_append_xml(&b, o->v_key, strlen(o->v_key), 0);
@@ -406,8 +398,8 @@ static void out_on_features(s2s_out_t *o, tn_stanza_t *f)
     }
     if (o->tls && !o->sasl_tried && out_offers_external(f)) {
         /* XEP-0178: no authorization identity ('='). */
-        static const char auth[] = "<auth xmlns='" TN_NS_SASL
-                                   "' mechanism='EXTERNAL'>=</auth>";
+        static const char auth[] =
+            "<auth xmlns='" TN_NS_SASL "' mechanism='EXTERNAL'>=</auth>";
         out_write(o, auth, sizeof auth - 1);
         o->sasl_tried = 1;
         o->state = OUT_SASL;
@@ -426,12 +418,12 @@ static void out_on_dialback(s2s_out_t *o, tn_stanza_t *st)
     int verify = strcmp(st->name, "verify") == 0;
     if (!type || !from || !to || strcmp(from, o->remote) != 0 ||
         strcmp(to, o->local) != 0 ||
-        (verify ? o->state != OUT_VERIFYING
-                : o->state != OUT_DIALBACK) ||
+        (verify ? o->state != OUT_VERIFYING : o->state != OUT_DIALBACK) ||
         (verify && (!tn_stanza_attr(st, "id") ||
                     strcmp(tn_stanza_attr(st, "id"), o->v_id) != 0))) {
-        tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: unexpected dialback "
-                            "answer ignored",
+        tn_log(TN_LOG_INFO,
+               "s2s out %llu %s -> %s: unexpected dialback "
+               "answer ignored",
                (unsigned long long)o->id, o->local, o->remote);
         return;
     }
@@ -458,10 +450,10 @@ static void out_on_dialback(s2s_out_t *o, tn_stanza_t *st)
     }
     tn_stanza_t *e = tn_stanza_child(st, "error", NULL);
     tn_stanza_t *c = e ? tn_stanza_child(e, NULL, TN_NS_STANZAS) : NULL;
-    char *text = tn_sprintf("dialback %s%s%s", type, c ? ": " : "",
-                            c ? c->name : "");
-    tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: %s",
-           (unsigned long long)o->id, o->local, o->remote, text);
+    char *text =
+        tn_sprintf("dialback %s%s%s", type, c ? ": " : "", c ? c->name : "");
+    tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: %s", (unsigned long long)o->id,
+           o->local, o->remote, text);
     out_fail(o, "remote-server-not-found", "Dialback refused");
     tn_free(text);
 }
@@ -501,8 +493,8 @@ static void out_on_stanza(void *ud, tn_stanza_t *st)
         tn_stanza_unref(st);
         return;
     }
-    char *dump = tn_log_enabled(TN_LOG_DEBUG) ? tn_stanza_to_string(st, NULL)
-                                              : NULL;
+    char *dump =
+        tn_log_enabled(TN_LOG_DEBUG) ? tn_stanza_to_string(st, NULL) : NULL;
     if (dump) {
         tn_log(TN_LOG_DEBUG, "s2s out %llu in: %s", (unsigned long long)o->id,
                dump);
@@ -510,14 +502,15 @@ static void out_on_stanza(void *ud, tn_stanza_t *st)
     }
     if (strcmp(st->ns, TN_NS_STREAM) == 0 && strcmp(st->name, "error") == 0) {
         tn_stanza_t *c = tn_stanza_child(st, NULL, TN_NS_STREAMS);
-        char *text = tn_sprintf("stream error from the peer: %s",
-                                c ? c->name : "?");
+        char *text =
+            tn_sprintf("stream error from the peer: %s", c ? c->name : "?");
         tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: %s",
                (unsigned long long)o->id, o->local, o->remote, text);
         int ready = o->state == OUT_READY;
         if (!ready)
-            out_fail(o, "remote-server-not-found", "Refused by the remote "
-                                                   "server");
+            out_fail(o, "remote-server-not-found",
+                     "Refused by the remote "
+                     "server");
         else
             out_close(o);
         tn_free(text);
@@ -551,8 +544,9 @@ static void out_on_stanza(void *ud, tn_stanza_t *st)
         out_on_dialback(o, st);
     } else {
         /* Streams are one-way (no XEP-0288): nothing else is expected. */
-        tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: ignored <%s/> from the "
-                            "peer",
+        tn_log(TN_LOG_INFO,
+               "s2s out %llu %s -> %s: ignored <%s/> from the "
+               "peer",
                (unsigned long long)o->id, o->local, o->remote, st->name);
     }
     tn_stanza_unref(st);
@@ -589,8 +583,9 @@ static void out_conn_data(tn_conn_t *conn, const char *data, size_t len)
     o->zombie = NULL;
     if (rc != TN_XML_OK && rc != TN_XML_E_STOPPED && conn == o->conn) {
         const char *why = tn_xml_parser_error(o->parser);
-        tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: bad XML from the peer: "
-                            "%s",
+        tn_log(TN_LOG_INFO,
+               "s2s out %llu %s -> %s: bad XML from the peer: "
+               "%s",
                (unsigned long long)o->id, o->local, o->remote, why);
         if (o->state == OUT_READY)
             out_close(o);
@@ -607,8 +602,8 @@ static void out_conn_tls_ready(tn_conn_t *conn)
         return;
     o->tls = 1;
     char why[160];
-    o->cert_ok = tn_s2s_cert_valid(&s2s.tls, conn->ssl, o->remote, why,
-                                   sizeof why) == 1;
+    o->cert_ok =
+        tn_s2s_cert_valid(&s2s.tls, conn->ssl, o->remote, why, sizeof why) == 1;
     if (!o->cert_ok) {
         tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: %s",
                (unsigned long long)o->id, o->local, o->remote, why);
@@ -632,9 +627,8 @@ static void out_conn_eof(tn_conn_t *conn, int err)
     if (o->state == OUT_READY)
         out_close(o);
     else
-        out_attempt_failed(o, err == TN_ETLS ? "TLS handshake failed"
-                                             : "connection lost",
-                           0);
+        out_attempt_failed(
+            o, err == TN_ETLS ? "TLS handshake failed" : "connection lost", 0);
 }
 
 static void out_conn_timeout(tn_conn_t *conn)
@@ -676,8 +670,8 @@ static void out_conn_connected(tn_conn_t *conn, int status)
                            S2S_MAX_ATTRS};
     o->parser = tn_xml_parser_new(&lim, &out_xml_cbs, o);
     if (o->direct) {
-        if (tn_conn_start_tls_client(conn, s2s.tls.client, o->remote,
-                                     out_alpn, sizeof out_alpn - 1) < 0)
+        if (tn_conn_start_tls_client(conn, s2s.tls.client, o->remote, out_alpn,
+                                     sizeof out_alpn - 1) < 0)
             out_attempt_failed(o, "TLS could not start", 0);
         return; /* the header follows the handshake */
     }
@@ -716,8 +710,8 @@ static void out_on_addr(void *ud, int status,
     if (status < 0) {
         o->fail_text = "the server's address could not be resolved";
         tn_log(TN_LOG_DEBUG, "s2s out %llu %s: addresses of %s: %s",
-               (unsigned long long)o->id, o->remote,
-               o->targets[o->ti - 1].host, tn_strerror(status));
+               (unsigned long long)o->id, o->remote, o->targets[o->ti - 1].host,
+               tn_strerror(status));
     }
     o->na = 0;
     for (size_t i = 0; status == 0 && i < n && i < OUT_MAX_ADDRS; i++)
@@ -727,8 +721,7 @@ static void out_on_addr(void *ud, int status,
 }
 
 /* An IP literal as a target needs no lookup. */
-static int out_literal(const char *host, int port,
-                       struct sockaddr_storage *ss)
+static int out_literal(const char *host, int port, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof *ss);
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
@@ -761,8 +754,7 @@ static void out_next(s2s_out_t *o)
              o->fail_text ? o->fail_text : "no server found");
 }
 
-static void out_on_srv(void *ud, int status, const tn_srv_target_t *t,
-                       size_t n)
+static void out_on_srv(void *ud, int status, const tn_srv_target_t *t, size_t n)
 {
     s2s_out_t *o = ud;
     if (status == TN_ENOTFOUND) {
@@ -785,8 +777,8 @@ static void out_on_srv(void *ud, int status, const tn_srv_target_t *t,
     if (tn_log_enabled(TN_LOG_DEBUG))
         for (size_t i = 0; i < o->nt; i++)
             tn_log(TN_LOG_DEBUG, "s2s out %llu %s: target %zu: %s:%d%s",
-                   (unsigned long long)o->id, o->remote, i,
-                   o->targets[i].host, o->targets[i].port,
+                   (unsigned long long)o->id, o->remote, i, o->targets[i].host,
+                   o->targets[i].port,
                    o->targets[i].direct_tls ? " (direct TLS)" : "");
     out_next(o);
 }
@@ -835,8 +827,8 @@ static void out_begin(s2s_out_t *o)
     const tn_s2s_static_t *st = tn_config_s2s_static(s2s.srv->cfg, o->remote);
     if (st) {
         o->targets = tn_calloc(1, sizeof *o->targets);
-        o->targets[0] = (tn_srv_target_t){tn_strdup(st->ip), st->port,
-                                          st->direct_tls};
+        o->targets[0] =
+            (tn_srv_target_t){tn_strdup(st->ip), st->port, st->direct_tls};
         o->nt = 1;
         out_next(o);
         return;
@@ -861,8 +853,9 @@ void s2s_out_send(const char *local, const char *remote, tn_stanza_t *st)
     const tn_config_t *cfg = s2s.srv->cfg;
     if (o->state == OUT_READY) {
         if (tn_conn_queued(o->conn) > cfg->max_out_queue) {
-            tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: peer reads too "
-                                "slowly, %s bounced",
+            tn_log(TN_LOG_INFO,
+                   "s2s out %llu %s -> %s: peer reads too "
+                   "slowly, %s bounced",
                    (unsigned long long)o->id, local, remote, st->name);
             s2s_bounce(st, TN_ERR_WAIT, "resource-constraint", NULL);
             return;
@@ -880,8 +873,8 @@ void s2s_out_send(const char *local, const char *remote, tn_stanza_t *st)
 }
 
 s2s_verify_t *s2s_out_verify(const char *local, const char *remote,
-                             const char *id, const char *key,
-                             s2s_verify_cb cb, void *ud)
+                             const char *id, const char *key, s2s_verify_cb cb,
+                             void *ud)
 {
     s2s_out_t *o = out_new(local, remote, NULL);
     o->v_id = tn_strdup(id);
@@ -905,8 +898,9 @@ void s2s_out_close_all(void)
         if (o->state == OUT_CLOSED)
             continue;
         if (o->qlen > 0)
-            tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: %zu stanza(s) "
-                                "dropped at shutdown",
+            tn_log(TN_LOG_INFO,
+                   "s2s out %llu %s -> %s: %zu stanza(s) "
+                   "dropped at shutdown",
                    (unsigned long long)o->id, o->local, o->remote, o->qlen);
         if (o->v_cb) {
             s2s_verify_cb cb = o->v_cb;

@@ -42,8 +42,7 @@ int tn_s2s_tls_init(tn_s2s_tls_t *t, const char *cert, const char *key,
     SSL_CTX_set_verify(t->server, SSL_VERIFY_PEER, s2s_accept_any);
     /* A session id context is needed once peers are verified (or
      * resumption fails the handshake). */
-    SSL_CTX_set_session_id_context(t->server, (const unsigned char *)"s2s",
-                                   3);
+    SSL_CTX_set_session_id_context(t->server, (const unsigned char *)"s2s", 3);
     t->client = SSL_CTX_new(TLS_client_method());
     if (!t->client) {
         *err = tn_sprintf("cannot create TLS client context");
@@ -88,8 +87,8 @@ void tn_s2s_tls_release(tn_s2s_tls_t *t)
 
 /* An otherName's string value if its type is oid and its value a string
  * of the expected kind; NULL otherwise. */
-static const ASN1_STRING *s2s_othername(const GENERAL_NAME *gn,
-                                        const char *oid, int type)
+static const ASN1_STRING *s2s_othername(const GENERAL_NAME *gn, const char *oid,
+                                        int type)
 {
     if (gn->type != GEN_OTHERNAME)
         return NULL;
@@ -116,8 +115,8 @@ int tn_s2s_cert_names(X509 *cert, const char *domain)
 {
     if (!cert || !domain || !*domain)
         return 0;
-    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL,
-                                            NULL);
+    GENERAL_NAMES *names =
+        X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     int found = 0, ids = 0;
     for (int i = 0; names && !found && i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
@@ -142,16 +141,16 @@ int tn_s2s_cert_names(X509 *cert, const char *domain)
      * XmppAddr (RFC 6125 6.4.4). No partial-label wildcards
      * ("f*.example"). */
     if (!found)
-        found = X509_check_host(cert, domain, 0,
-                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
-                                    (ids ? X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
-                                         : 0),
-                                NULL) == 1;
+        found =
+            X509_check_host(cert, domain, 0,
+                            X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                (ids ? X509_CHECK_FLAG_NEVER_CHECK_SUBJECT : 0),
+                            NULL) == 1;
     return found;
 }
 
 static int s2s_chain_ok(const tn_s2s_tls_t *t, X509 *leaf,
-                        STACK_OF(X509) *chain, int purpose, int *err)
+                        STACK_OF(X509) * chain, int purpose, int *err)
 {
     X509_STORE_CTX *x = X509_STORE_CTX_new();
     if (!x)

@@ -21,8 +21,8 @@ int tn_dialback_key(const unsigned char *secret, size_t secret_len,
                     const char *stream_id, char out[TN_DIALBACK_KEY_SIZE])
 {
     if (!secret_len || !receiving || !*receiving || !originating ||
-        !*originating || !stream_id || !*stream_id ||
-        strchr(receiving, ' ') || strchr(originating, ' '))
+        !*originating || !stream_id || !*stream_id || strchr(receiving, ' ') ||
+        strchr(originating, ' '))
         return -1;
     unsigned char digest[32];
     char hkey[65];

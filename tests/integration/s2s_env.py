@@ -80,18 +80,7 @@ def have_dnsmasq():
 # ---------------------------------------------------------------------------
 # ports
 
-def free_ports(n):
-    """n distinct TCP ports free on 127.0.0.1 right now (as conftest)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind(('127.0.0.1', 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+from conftest import free_ports  # noqa: E402 (n free TCP ports)
 
 
 def free_udp_tcp_port():
@@ -543,7 +532,26 @@ def _lua_str(s):
     return json.dumps(str(s))   # a JSON string is a valid Lua string here
 
 
-class ProsodyServer:
+class _RefServer:
+    """What the reference servers share: accounts and addresses. A
+    subclass defines _register(user, password) -> CompletedProcess."""
+
+    tool = 'register'
+
+    def adduser(self, user, password):
+        r = self._register(user, password)
+        if r.returncode != 0:
+            raise RuntimeError('%s %s failed (%d): %s%s'
+                               % (self.tool, user, r.returncode, r.stdout,
+                                  r.stderr))
+        return user
+
+    def jid(self, user, resource=None):
+        j = '%s@%s' % (user, self.domain)
+        return j + '/' + resource if resource else j
+
+
+class ProsodyServer(_RefServer):
     """A Prosody 0.12 on free loopback ports with a throw-away config and
     data directory. DNS: lua-unbound forwarding to the DnsServer only
     (`unbound = { resolvconf = false; hoststxt = false; forward =
@@ -715,16 +723,10 @@ class ProsodyServer:
             capture_output=True, text=True, timeout=timeout, cwd=str(self.dir),
             stdin=subprocess.DEVNULL)
 
-    def adduser(self, user, password):
-        r = self.prosodyctl('register', user, self.domain, password)
-        if r.returncode != 0:
-            raise RuntimeError('prosodyctl register %s failed (%d): %s%s'
-                               % (user, r.returncode, r.stdout, r.stderr))
-        return user
+    tool = 'prosodyctl register'
 
-    def jid(self, user, resource=None):
-        j = '%s@%s' % (user, self.domain)
-        return j + '/' + resource if resource else j
+    def _register(self, user, password):
+        return self.prosodyctl('register', user, self.domain, password)
 
     def log(self):
         return _read(self.logfile)
@@ -821,7 +823,7 @@ def ejabberd_dns_patch():
     return d
 
 
-class EjabberdServer:
+class EjabberdServer(_RefServer):
     """An ejabberd 23.01 as the ejabberd user (setpriv, as
     bench/compare.sh) with its own node name, Mnesia spool, config dir
     and distribution port (no epmd). Its files live in a directory of
@@ -1033,16 +1035,10 @@ class EjabberdServer:
                               text=True, timeout=timeout, cwd=str(self.dir),
                               stdin=subprocess.DEVNULL)
 
-    def adduser(self, user, password):
-        r = self.ctl('register', user, self.domain, password)
-        if r.returncode != 0:
-            raise RuntimeError('ejabberdctl register %s failed (%d): %s%s'
-                               % (user, r.returncode, r.stdout, r.stderr))
-        return user
+    tool = 'ejabberdctl register'
 
-    def jid(self, user, resource=None):
-        j = '%s@%s' % (user, self.domain)
-        return j + '/' + resource if resource else j
+    def _register(self, user, password):
+        return self.ctl('register', user, self.domain, password)
 
     def log(self):
         if self.dir is not None:

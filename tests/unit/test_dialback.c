@@ -31,29 +31,26 @@ static void test_check(void **state)
     (void)state;
     const char *r = "capulet.example", *o = "montague.example",
                *id = "417GAF25";
-    assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id, WANT),
-                     1);
-    assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id,
-                                       "\n  " WANT "\n "),
-                     1);
+    assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id, WANT), 1);
+    assert_int_equal(
+        tn_dialback_check(SECRET, SECRET_LEN, r, o, id, "\n  " WANT "\n "), 1);
     /* Every field counts. */
     assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, o, r, id, WANT), 0);
     assert_int_equal(
         tn_dialback_check(SECRET, SECRET_LEN, r, o, "417GAF26", WANT), 0);
-    assert_int_equal(tn_dialback_check((const unsigned char *)"other", 5, r, o,
-                                       id, WANT),
-                     0);
+    assert_int_equal(
+        tn_dialback_check((const unsigned char *)"other", 5, r, o, id, WANT),
+        0);
     /* Truncated, extended, changed. */
     assert_int_equal(
         tn_dialback_check(SECRET, SECRET_LEN, r, o, id, "225cc5aa"), 0);
-    assert_int_equal(
-        tn_dialback_check(SECRET, SECRET_LEN, r, o, id, WANT "0"), 0);
+    assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id, WANT "0"),
+                     0);
     char bad[] = WANT;
     bad[10] = bad[10] == 'a' ? 'b' : 'a';
     assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id, bad), 0);
     assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id, ""), 0);
-    assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id, NULL),
-                     0);
+    assert_int_equal(tn_dialback_check(SECRET, SECRET_LEN, r, o, id, NULL), 0);
 }
 
 /* The fields are separated by spaces: a space inside a domain would make
@@ -62,10 +59,10 @@ static void test_refused(void **state)
 {
     (void)state;
     char key[TN_DIALBACK_KEY_SIZE];
-    assert_int_equal(
-        tn_dialback_key(SECRET, SECRET_LEN, "a b", "c", "id", key), -1);
-    assert_int_equal(
-        tn_dialback_key(SECRET, SECRET_LEN, "a", "b c", "id", key), -1);
+    assert_int_equal(tn_dialback_key(SECRET, SECRET_LEN, "a b", "c", "id", key),
+                     -1);
+    assert_int_equal(tn_dialback_key(SECRET, SECRET_LEN, "a", "b c", "id", key),
+                     -1);
     assert_int_equal(tn_dialback_key(SECRET, SECRET_LEN, "", "c", "id", key),
                      -1);
     assert_int_equal(tn_dialback_key(SECRET, SECRET_LEN, "a", "c", "", key),
@@ -75,8 +72,7 @@ static void test_refused(void **state)
     char id[2000];
     memset(id, 'x', sizeof id - 1);
     id[sizeof id - 1] = '\0';
-    assert_int_equal(tn_dialback_key(SECRET, SECRET_LEN, "a", "c", id, key),
-                     0);
+    assert_int_equal(tn_dialback_key(SECRET, SECRET_LEN, "a", "c", id, key), 0);
     assert_int_equal(strlen(key), 64);
 }
 

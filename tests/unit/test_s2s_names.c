@@ -49,8 +49,7 @@ static X509 *make_cert(const char *cn, const char *san)
 static void test_dns_id(void **state)
 {
     (void)state;
-    X509 *x = make_cert("ignored.example",
-                        "DNS:a.example,DNS:*.wild.example");
+    X509 *x = make_cert("ignored.example", "DNS:a.example,DNS:*.wild.example");
     assert_int_equal(tn_s2s_cert_names(x, "a.example"), 1);
     assert_int_equal(tn_s2s_cert_names(x, "conference.wild.example"), 1);
     /* A wildcard covers one label, never the bare domain or two. */
@@ -102,8 +101,8 @@ static void test_srv_order(void **state)
     const int runs = 4000;
     for (int r = 0; r < runs; r++) {
         tn_srv_target_t t[5] = {
-            {"p20", 1, 0}, {"light", 2, 0}, {"heavy", 3, 0}, {"p5", 4, 0},
-            {"zero", 5, 0},
+            {"p20", 1, 0}, {"light", 2, 0}, {"heavy", 3, 0},
+            {"p5", 4, 0},  {"zero", 5, 0},
         };
         unsigned prio[5] = {20, 10, 10, 5, 10};
         unsigned w[5] = {50, 10, 30, 0, 0};
