@@ -895,10 +895,10 @@ static int cfg_s2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
         "ca_file",     "require_valid_certs", "require_valid_certs_for",
         "allow_dialback_for", "require_tls", "resolver",
         "static",      "idle_timeout",        "connect_timeout",
-        "max_queue",   "dialback_secret"};
-    yaml_node_t *v[11];
+        "max_queue",   "dialback_secret",     "bidi"};
+    yaml_node_t *v[12];
     long long x;
-    if (cfg_map(c, n, "s2s", keys, 11, v) < 0)
+    if (cfg_map(c, n, "s2s", keys, 12, v) < 0)
         return TN_EINVAL;
     if (v[0])
         CFG_CHILD(cfg_str(c, v[0], cp_, &cfg->s2s_ca_file), "s2s", keys[0]);
@@ -944,6 +944,8 @@ static int cfg_s2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
             return cfg_error(c, v[10], "s2s.dialback_secret",
                              "must be at least 16 characters");
     }
+    if (v[11])
+        CFG_CHILD(cfg_bool(c, v[11], cp_, &cfg->s2s_bidi), "s2s", keys[11]);
     return 0;
 }
 
@@ -1004,6 +1006,7 @@ static void cfg_defaults(tn_config_t *cfg)
     cfg->s2s_idle_timeout = 600;
     cfg->s2s_connect_timeout = 30;
     cfg->s2s_max_queue = 1000;
+    cfg->s2s_bidi = 1;
 }
 
 static int cfg_syntax_error(cfg_ctx_t *c, yaml_parser_t *p, const char *text,

@@ -140,6 +140,7 @@ int tn_s2s_start(tn_server_t *srv, char **err)
     s2s.srv = srv;
     s2s.next_id = 1;
     tn_hmap_init(&s2s.out);
+    tn_hmap_init(&s2s.bidi);
     if (cfg->s2s_dialback_secret) {
         size_t n = strlen(cfg->s2s_dialback_secret);
         if (n > sizeof s2s.secret)
@@ -186,6 +187,7 @@ void tn_s2s_release(tn_server_t *srv)
         return;
     srv->remote = NULL;
     tn_hmap_release(&s2s.out);
+    tn_hmap_release(&s2s.bidi);
     tn_s2s_tls_release(&s2s.tls);
     OPENSSL_cleanse(s2s.secret, sizeof s2s.secret);
 }

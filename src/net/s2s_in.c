@@ -32,8 +32,6 @@
 #include "xmpp/error.h"
 #include "xmpp/jid.h"
 
-typedef struct s2s_in s2s_in_t;
-
 /* A dialback request waiting for the authoritative server's answer. */
 typedef struct in_pending {
     s2s_in_t *in;
@@ -56,6 +54,8 @@ struct s2s_in {
     char *from;      /* the stream's 'from', canonical, or NULL */
     char **authed;   /* domains the peer may send from */
     size_t nauthed;
+    char **bidi_keys; /* our entries in s2s.bidi */
+    size_t nbidi;
     in_pending_t *pending;
     size_t npending;
     size_t preauth_bytes;
@@ -64,6 +64,7 @@ struct s2s_in {
     unsigned sasl_done : 1;
     unsigned closing : 1;
     unsigned in_feed : 1;
+    unsigned bidi : 1; /* the peer asked for XEP-0288 */
     s2s_in_t *prev, *next;
 };
 
@@ -99,11 +100,25 @@ static void in_cancel_pending(s2s_in_t *in)
     in->npending = 0;
 }
 
+/* Takes this stream out of s2s.bidi: nothing more is sent on it. */
+static void in_bidi_forget(s2s_in_t *in)
+{
+    for (size_t i = 0; i < in->nbidi; i++) {
+        if (tn_hmap_get(&s2s.bidi, in->bidi_keys[i]) == in)
+            tn_hmap_del(&s2s.bidi, in->bidi_keys[i]);
+        tn_free(in->bidi_keys[i]);
+    }
+    tn_free(in->bidi_keys);
+    in->bidi_keys = NULL;
+    in->nbidi = 0;
+}
+
 static void in_close(s2s_in_t *in, const char *cond, const char *text)
 {
     if (in->closing)
         return;
     in->closing = 1;
+    in_bidi_forget(in);
     if (cond)
         tn_log(TN_LOG_INFO, "s2s in %llu %s (%s -> %s): closing with %s%s%s",
                (unsigned long long)in->id, in->conn->peer,
@@ -137,8 +152,24 @@ static int in_is_authed(const s2s_in_t *in, const char *domain)
     return 0;
 }
 
-static void in_authed_add(s2s_in_t *in, const char *domain, const char *how)
+/* domain may send to us; with XEP-0288 we may send from local to it on
+ * this stream (the pair it authenticated, reversed). */
+static void in_authed_add(s2s_in_t *in, const char *domain, const char *local,
+                          const char *how)
 {
+    if (in->bidi) {
+        char *key = tn_sprintf("%s %s", local, domain);
+        if (!tn_hmap_get(&s2s.bidi, key)) {
+            tn_hmap_put(&s2s.bidi, key, in);
+            in->bidi_keys = tn_realloc(in->bidi_keys,
+                                       (in->nbidi + 1) * sizeof *in->bidi_keys);
+            in->bidi_keys[in->nbidi++] = key;
+            tn_log(TN_LOG_INFO, "s2s in %llu %s: bidirectional for %s -> %s",
+                   (unsigned long long)in->id, in->conn->peer, local, domain);
+        } else {
+            tn_free(key);
+        }
+    }
     if (in_is_authed(in, domain))
         return;
     in->authed = tn_realloc(in->authed, (in->nauthed + 1) * sizeof *in->authed);
@@ -190,6 +221,8 @@ static void in_features(s2s_in_t *in, tn_buf_t *b)
                            "'><mechanism>EXTERNAL</mechanism></mechanisms>");
         tn_buf_puts(b, "<dialback xmlns='" TN_NS_DIALBACK_FEATURE
                        "'><errors/></dialback>");
+        if (s2s.srv->cfg->s2s_bidi)
+            tn_buf_puts(b, "<bidi xmlns='" TN_NS_BIDI_FEATURE "'/>");
     }
     tn_buf_puts(b, "</stream:features>");
 }
@@ -287,7 +320,7 @@ static void in_verified(void *ud, int verdict, const char *cond)
     if (!in->closing) {
         if (verdict == 1) {
             in_db_result_send(in, p->from, p->to, "valid", NULL);
-            in_authed_add(in, p->from, "dialback");
+            in_authed_add(in, p->from, p->to, "dialback");
         } else if (verdict == 0) {
             /* XEP-0220 2.3.1: a spoofing attempt; the stream ends. */
             tn_log(TN_LOG_WARN,
@@ -339,7 +372,7 @@ static void in_db_result(s2s_in_t *in, tn_stanza_t *st)
         /* Known already, or proven by its certificate (XEP-0344): no
          * need to ask. */
         in_db_result_send(in, from, to, "valid", NULL);
-        in_authed_add(in, from,
+        in_authed_add(in, from, to,
                       in_is_authed(in, from) ? "dialback" : "certificate");
         goto done;
     }
@@ -473,11 +506,33 @@ static void in_sasl(s2s_in_t *in, tn_stanza_t *st)
     in_write(in, "<success xmlns='" TN_NS_SASL "'/>",
              sizeof("<success xmlns='" TN_NS_SASL "'/>") - 1);
     in->sasl_done = 1;
-    in_authed_add(in, in->from, "SASL EXTERNAL");
+    in_authed_add(in, in->from, in->local, "SASL EXTERNAL");
     tn_xml_parser_reset(in->parser);
 }
 
 /* ---- stanzas ----------------------------------------------------------- */
+
+int s2s_in_send(s2s_in_t *in, tn_stanza_t *st)
+{
+    if (in->closing)
+        return -1;
+    if (tn_conn_queued(in->conn) > s2s.srv->cfg->max_out_queue) {
+        tn_log(TN_LOG_INFO, "s2s in %llu %s: peer reads too slowly, %s "
+                            "bounced",
+               (unsigned long long)in->id, in->conn->peer, st->name);
+        s2s_bounce(st, TN_ERR_WAIT, "resource-constraint", NULL);
+        return 0;
+    }
+    tn_buf_t *b = tn_conn_wbuf(in->conn);
+    if (!b)
+        return -1;
+    size_t start = b->len;
+    s2s_write_stanza(b, st);
+    s2s_log_xml("in", in->id, b->data + start, b->len - start);
+    tn_conn_wrote(in->conn);
+    tn_conn_timer(in->conn, (uint64_t)s2s.srv->cfg->s2s_idle_timeout * 1000);
+    return 0;
+}
 
 static void in_stanza(s2s_in_t *in, tn_stanza_t *st)
 {
@@ -550,6 +605,11 @@ static void in_on_stanza(void *ud, tn_stanza_t *st)
         in_db_result(in, st);
     } else if (strcmp(ns, TN_NS_SASL) == 0) {
         in_sasl(in, st);
+    } else if (strcmp(ns, TN_NS_BIDI) == 0 && strcmp(st->name, "bidi") == 0 &&
+               s2s.srv->cfg->s2s_bidi) {
+        /* XEP-0288: pairs authenticated from now on also carry our
+         * stanzas back. */
+        in->bidi = 1;
     } else if (strcmp(ns, TN_NS_SERVER) == 0 &&
                (strcmp(st->name, "message") == 0 ||
                 strcmp(st->name, "presence") == 0 ||
@@ -643,6 +703,7 @@ static void in_on_closed(tn_conn_t *conn)
     if (in->next)
         in->next->prev = in->prev;
     s2s.nconns--;
+    in_bidi_forget(in);
     tn_xml_parser_free(in->parser);
     for (size_t i = 0; i < in->nauthed; i++)
         tn_free(in->authed[i]);

@@ -14,6 +14,8 @@
 
 #define TN_NS_DIALBACK "jabber:server:dialback"
 #define TN_NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
+#define TN_NS_BIDI "urn:xmpp:bidi"
+#define TN_NS_BIDI_FEATURE "urn:xmpp:features:bidi"
 
 /* Element nesting and attributes per element on s2s streams. */
 #define S2S_MAX_DEPTH 32
@@ -27,7 +29,10 @@ typedef struct s2s_ctx {
     tn_resolver_t *res;       /* owned; NULL after shutdown */
     unsigned char secret[64]; /* dialback secret */
     size_t secret_len;
-    tn_hmap_t out; /* "local remote" -> s2s_out_t* */
+    tn_hmap_t out;  /* "local remote" -> s2s_out_t* */
+    tn_hmap_t bidi; /* "local remote" -> s2s_in_t*: inbound streams the
+                       peer made bidirectional (XEP-0288) that may carry
+                       that pair */
     tn_listeners_t listeners;
     size_t nconns; /* open connections, both directions */
     uint64_t next_id;
@@ -75,6 +80,11 @@ void s2s_verify_cancel(s2s_verify_t *v);
 void s2s_out_close_all(void);
 
 /* s2s_in.c */
+typedef struct s2s_in s2s_in_t;
+/* Sends st (from our domain to the peer's, a pair s2s.bidi lists for in)
+ * on a bidirectional inbound stream. Returns 0, or -1 when in is
+ * closing (st was not taken). */
+int s2s_in_send(s2s_in_t *in, tn_stanza_t *st);
 int s2s_in_listen(char **err);
 void s2s_in_unlisten(void);
 void s2s_in_close_all(void);

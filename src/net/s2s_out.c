@@ -842,6 +842,14 @@ void s2s_out_send(const char *local, const char *remote, tn_stanza_t *st)
 {
     char *key = tn_sprintf("%s %s", local, remote);
     s2s_out_t *o = tn_hmap_get(&s2s.out, key);
+    /* No stream of ours ready: the peer's own stream, if it made it
+     * bidirectional (XEP-0288) and authenticated this pair. */
+    s2s_in_t *in = !o || o->state != OUT_READY ? tn_hmap_get(&s2s.bidi, key)
+                                                : NULL;
+    if (in && s2s_in_send(in, st) == 0) {
+        tn_free(key);
+        return;
+    }
     if (!o) {
         o = out_new(local, remote, key);
         tn_hmap_put(&s2s.out, key, o);

@@ -327,6 +327,47 @@ def test_sasl_external_only_for_the_named_domain(env, alice):
     alice.expect_quiet()
 
 
+# -- XEP-0288 -----------------------------------------------------------------
+
+def test_bidi_carries_our_stanzas_back(env, alice):
+    a = env[0]
+    streams = re.compile(r'a\.test -> good\.test: new stream')
+    before = len(streams.findall(a.log()))
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        assert p.features.find(q('urn:xmpp:features:bidi', 'bidi')) \
+            is not None, tostr(p.features)
+        p.send("<bidi xmlns='urn:xmpp:bidi'/>")
+        assert p.dialback('any', timeout=8) == 'valid'
+        alice.message('carol@good.test/x', 'over bidi', type_='chat')
+        el = p.wait_for(lambda e: e.tag == q('jabber:server', 'message'),
+                        timeout=5, what='message on the bidi stream')
+        assert el.get('from') == alice.jid
+        assert el.get('to') == 'carol@good.test/x'
+        assert el.findtext(q('jabber:server', 'body')) == 'over bidi'
+        # Only the pair it authenticated: liar.test gets its own stream.
+        alice.message('x@liar.test', 'not for you', type_='chat')
+        p.expect_nothing(timeout=1)
+    # No stream of ours to good.test was needed (only the verification
+    # connection to its authoritative server).
+    assert len(streams.findall(a.log())) == before
+    assert logged(a, r'bidirectional for a\.test -> good\.test')
+
+
+def test_without_bidi_we_connect_ourselves(env, alice):
+    a, _, _, fakes = env
+    good = fakes['good.test']
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        assert p.dialback('any', timeout=8) == 'valid'
+        alice.message('dave@good.test', 'on our own stream', type_='chat')
+        el = good.wait_element(lambda e: e.tag == q('jabber:server',
+                                                    'message'),
+                               timeout=8, what='message at good.test')
+        assert el.get('from') == alice.jid
+        p.expect_nothing(timeout=0.5)
+
+
 def test_starttls_twice(env):
     a = env[0]
     with peer(a, 'good.test') as p:

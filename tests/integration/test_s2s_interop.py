@@ -59,7 +59,8 @@ def world(tmp_path_factory):
         p = E.ProsodyServer(base / 'prosody', 'p.example',
                             *ca.issue('p', ['p.example',
                                             'conference.p.example']),
-                            ca.ca_path, dns.port, muc=True)
+                            ca.ca_path, dns.port, muc=True,
+                            modules=('s2s_bidi',))
         ej = E.EjabberdServer(base / 'ejabberd', 'e.example',
                               *ca.issue('e', ['e.example',
                                               'conference.e.example']),

@@ -236,11 +236,12 @@ static void test_s2s(void **state)
     assert_int_equal(cfg.s2s_idle_timeout, 60);
     assert_int_equal(cfg.s2s_connect_timeout, 30);
     assert_int_equal(cfg.s2s_require_tls, 1);
+    assert_int_equal(cfg.s2s_bidi, 1);
     tn_config_release(&cfg);
 
     assert_int_equal(parse(HOSTS TLS
                            "listen: [{ip: 127.0.0.1, port: 5269}]\n"
-                           "s2s: {require_valid_certs: true,\n"
+                           "s2s: {require_valid_certs: true, bidi: false,\n"
                            "      allow_dialback_for: [old.test]}\n",
                            &cfg, &err),
                      0);
@@ -248,6 +249,7 @@ static void test_s2s(void **state)
     assert_int_equal(tn_config_s2s_secure(&cfg, "old.test"), 0);
     assert_int_equal(cfg.ns2s_resolvers, 0);
     assert_null(cfg.s2s_dialback_secret);
+    assert_int_equal(cfg.s2s_bidi, 0);
     tn_config_release(&cfg);
 }
 
