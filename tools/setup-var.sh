@@ -24,6 +24,10 @@ listen:
   - {ip: 127.0.0.1, port: 5222, service: c2s}
   - {ip: 127.0.0.1, port: 5223, service: c2s, tls: direct}
   - {ip: 127.0.0.1, port: 5443, service: http, tls: direct}
+  # Federation: serve a real domain with a certificate naming it (and
+  # conference.<domain>), publish _xmpp-server._tcp SRV records, then:
+  # - {ip: 0.0.0.0, port: 5269, service: s2s}
+  # - {ip: 0.0.0.0, port: 5270, service: s2s, tls: direct}
 log: {level: info}
 YAML
     echo "created $dir/tern.yaml"
