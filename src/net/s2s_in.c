@@ -58,6 +58,7 @@ struct s2s_in {
     size_t nbidi;
     in_pending_t *pending;
     size_t npending;
+    size_t nverifies; /* verifications started, in all */
     size_t preauth_bytes;
     unsigned header_sent : 1;
     unsigned tls : 1;
@@ -384,10 +385,15 @@ static void in_db_result(s2s_in_t *in, tn_stanza_t *st)
         in_db_result_send(in, from, to, "error", "not-authorized");
         goto done;
     }
+    if (in->nverifies >= S2S_MAX_VERIFIES) {
+        in_close(in, "policy-violation", "Too many dialback requests");
+        goto done;
+    }
     if (in->npending >= S2S_MAX_PENDING) {
         in_db_result_send(in, from, to, "error", "policy-violation");
         goto done;
     }
+    in->nverifies++;
     in_pending_t *p = TN_NEW(in_pending_t);
     p->in = in;
     p->from = from;

@@ -22,6 +22,9 @@
 #define S2S_MAX_ATTRS 64
 /* Dialback requests awaiting verification on one inbound stream. */
 #define S2S_MAX_PENDING 16
+/* Verifications one inbound stream may cause in all: each is a DNS
+ * lookup and a connection to wherever the claimed domain points. */
+#define S2S_MAX_VERIFIES 64
 
 typedef struct s2s_ctx {
     tn_server_t *srv;

@@ -264,6 +264,21 @@ def test_dialback_for_unhosted_or_policy(env):
                      r'required')
 
 
+def test_dialback_requests_are_bounded(env):
+    """Each request makes us look up and connect to the claimed
+    domain's server: 64 per stream, then the stream ends."""
+    a = env[0]
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        for i in range(64):
+            p.send_db_result('00', from_='nx%d.test' % i)
+            r = p.wait_db_result(timeout=8)
+            assert r.get('type') == 'error', tostr(r)
+            assert db_error(r) == 'remote-server-not-found', tostr(r)
+        p.send_db_result('00', from_='nx64.test')
+        p.expect_stream_error('policy-violation')
+
+
 def test_dialback_before_tls_refused(env):
     a = env[0]
     with peer(a, 'good.test') as p:
