@@ -103,6 +103,33 @@ void s2s_bounce(tn_stanza_t *st, const char *type, const char *cond,
     tn_stanza_unref(e);
 }
 
+const char *s2s_deliver(tn_stanza_t *st, int (*sender_ok)(void *, const char *),
+                        void *ud, const char *only_to, const char *who)
+{
+    const char *from_s = tn_stanza_attr(st, "from");
+    const char *to_s = tn_stanza_attr(st, "to");
+    tn_jid_t from = {0}, to = {0};
+    const char *cond = NULL;
+    if (!from_s || !to_s || tn_jid_parse(from_s, &from) < 0 ||
+        tn_jid_parse(to_s, &to) < 0) {
+        cond = "improper-addressing";
+    } else if (!sender_ok(ud, from.domain)) {
+        tn_log(TN_LOG_WARN,
+               "%s: %s from %s, a domain not authenticated on this stream",
+               who, st->name, from_s);
+        cond = "invalid-from";
+    } else if (!s2s_hosted(to.domain) ||
+               (only_to && strcmp(to.domain, only_to) != 0)) {
+        cond = "host-unknown";
+    } else {
+        s2s_to_client_ns(st);
+        tn_route(s2s.srv, st, NULL);
+    }
+    tn_jid_release(&from);
+    tn_jid_release(&to);
+    return cond;
+}
+
 /* The router's "another domain": from a domain of ours (a host or a
  * service), to anywhere else. */
 static void s2s_route(tn_server_t *srv, tn_stanza_t *st, const tn_jid_t *from,

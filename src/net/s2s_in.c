@@ -540,34 +540,26 @@ int s2s_in_send(s2s_in_t *in, tn_stanza_t *st)
     return 0;
 }
 
+static int in_sender_ok(void *ud, const char *domain)
+{
+    return in_is_authed(ud, domain);
+}
+
 static void in_stanza(s2s_in_t *in, tn_stanza_t *st)
 {
     if (in->nauthed == 0) {
         in_close(in, "not-authorized", "Stanza before authentication");
         return;
     }
-    const char *from_s = tn_stanza_attr(st, "from");
-    const char *to_s = tn_stanza_attr(st, "to");
-    tn_jid_t from = {0}, to = {0};
-    if (!from_s || !to_s || tn_jid_parse(from_s, &from) < 0 ||
-        tn_jid_parse(to_s, &to) < 0) {
-        in_close(in, "improper-addressing", "Missing or malformed from/to");
-    } else if (!in_is_authed(in, from.domain)) {
-        tn_log(TN_LOG_WARN,
-               "s2s in %llu %s: %s from %s, a domain not "
-               "authenticated on this stream",
-               (unsigned long long)in->id, in->conn->peer, st->name, from_s);
-        in_close(in, "invalid-from", NULL);
-    } else if (!s2s_hosted(to.domain)) {
-        in_close(in, "host-unknown", NULL);
-    } else {
+    char who[96];
+    snprintf(who, sizeof who, "s2s in %llu %s", (unsigned long long)in->id,
+             in->conn->peer);
+    const char *cond = s2s_deliver(st, in_sender_ok, in, NULL, who);
+    if (cond)
+        in_close(in, cond, NULL);
+    else
         tn_conn_timer(in->conn,
                       (uint64_t)s2s.srv->cfg->s2s_idle_timeout * 1000);
-        s2s_to_client_ns(st);
-        tn_route(s2s.srv, st, NULL);
-    }
-    tn_jid_release(&from);
-    tn_jid_release(&to);
 }
 
 static void in_on_stanza(void *ud, tn_stanza_t *st)

@@ -59,6 +59,14 @@ void s2s_to_client_ns(tn_stanza_t *st);
 /* Returns st to its sender with a stanza error (never for errors). */
 void s2s_bounce(tn_stanza_t *st, const char *type, const char *cond,
                 const char *text);
+/* A stanza (message, presence, iq) that arrived on an authenticated
+ * stream: checks its addresses (sender_ok(ud, domain): the stream
+ * authenticated that sending domain; 'to' must be served here, and be
+ * only_to when that is not NULL) and routes it. Returns NULL, or the
+ * stream error condition that must end the stream (nothing delivered).
+ * who names the stream in logs. */
+const char *s2s_deliver(tn_stanza_t *st, int (*sender_ok)(void *, const char *),
+                        void *ud, const char *only_to, const char *who);
 /* Serializes a stanza as it goes on an s2s stream. */
 void s2s_write_stanza(tn_buf_t *out, const tn_stanza_t *st);
 /* Logs an element at debug level: "s2s <dir> <id> <what>: <xml>". */

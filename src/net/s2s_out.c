@@ -79,6 +79,7 @@ struct s2s_out {
     unsigned sasl_tried : 1;
     unsigned in_feed : 1;
     unsigned header_sent : 1;
+    unsigned bidi : 1; /* we asked for XEP-0288: the peer sends here too */
     const char *auth; /* how it authenticated, for logs */
     /* Why the last attempt failed, for the bounce. */
     const char *fail_text;
@@ -153,7 +154,7 @@ static void out_abandon(s2s_out_t *o)
     }
     tn_free(o->stream_id);
     o->stream_id = NULL;
-    o->tls = o->cert_ok = o->sasl_tried = o->header_sent = 0;
+    o->tls = o->cert_ok = o->sasl_tried = o->header_sent = o->bidi = 0;
 }
 
 static const char *out_what(const s2s_out_t *o)
@@ -396,6 +397,14 @@ static void out_on_features(s2s_out_t *o, tn_stanza_t *f)
         out_send_verify(o);
         return;
     }
+    /* XEP-0288: the peer may send its stanzas to us here too (before
+     * authenticating, as the XEP asks). */
+    if (s2s.srv->cfg->s2s_bidi &&
+        tn_stanza_child(f, "bidi", TN_NS_BIDI_FEATURE)) {
+        static const char bidi[] = "<bidi xmlns='" TN_NS_BIDI "'/>";
+        out_write(o, bidi, sizeof bidi - 1);
+        o->bidi = 1;
+    }
     if (o->tls && !o->sasl_tried && out_offers_external(f)) {
         /* XEP-0178: no authorization identity ('='). */
         static const char auth[] =
@@ -408,6 +417,54 @@ static void out_on_features(s2s_out_t *o, tn_stanza_t *f)
     out_dialback(o);
 }
 
+/* Ends our stream with a stream error of ours (the peer broke the
+ * protocol). */
+static void out_stream_error(s2s_out_t *o, const char *cond)
+{
+    tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: closing with %s",
+           (unsigned long long)o->id, o->local, o->remote, cond);
+    if (o->conn) {
+        tn_buf_t b;
+        tn_buf_init(&b);
+        tn_stream_error_write(&b, cond, NULL);
+        tn_buf_puts(&b, "</stream:stream>");
+        out_write(o, b.data, b.len);
+        tn_buf_release(&b);
+        tn_conn_close(o->conn);
+        o->conn = NULL;
+    }
+    if (o->state == OUT_READY)
+        out_close(o);
+    else
+        out_fail(o, "remote-server-not-found",
+                 "The remote server broke the protocol");
+}
+
+static int out_sender_ok(void *ud, const char *domain)
+{
+    s2s_out_t *o = ud;
+    return strcmp(domain, o->remote) == 0;
+}
+
+/* A stanza from the peer on our stream: only once it is bidirectional
+ * and authenticated, and only for the pair reversed (XEP-0288 2.2: from
+ * the domain we connected to, to the domain we authenticated as). */
+static void out_on_inbound(s2s_out_t *o, tn_stanza_t *st)
+{
+    if (!o->bidi || o->state != OUT_READY) {
+        out_stream_error(o, "not-authorized");
+        return;
+    }
+    char who[96];
+    snprintf(who, sizeof who, "s2s out %llu %s -> %s",
+             (unsigned long long)o->id, o->local, o->remote);
+    const char *cond = s2s_deliver(st, out_sender_ok, o, o->local, who);
+    if (cond)
+        out_stream_error(o, cond);
+    else
+        out_arm(o, s2s.srv->cfg->s2s_idle_timeout);
+}
+
 /* <db:result type=.../> on our stream, or <db:verify type=.../> on a
  * verification connection. */
 static void out_on_dialback(s2s_out_t *o, tn_stanza_t *st)
@@ -416,6 +473,23 @@ static void out_on_dialback(s2s_out_t *o, tn_stanza_t *st)
     const char *from = tn_stanza_attr(st, "from");
     const char *to = tn_stanza_attr(st, "to");
     int verify = strcmp(st->name, "verify") == 0;
+    if (!type && !verify && o->bidi && o->state == OUT_READY && from && to) {
+        /* XEP-0288 lets the peer ask to send for more of its domains on
+         * a bidirectional stream; we do not take that (it opens a stream
+         * of its own for them). */
+        tn_log(TN_LOG_INFO,
+               "s2s out %llu %s -> %s: dialback for %s -> %s on our "
+               "stream refused",
+               (unsigned long long)o->id, o->local, o->remote, from, to);
+        tn_buf_t b;
+        tn_buf_init(&b);
+        s2s_db_start(&b, "result", to, from);
+        tn_buf_puts(&b, " type='error'><error type='cancel'><policy-violation "
+                        "xmlns='" TN_NS_STANZAS "'/></error></db:result>");
+        out_write(o, b.data, b.len);
+        tn_buf_release(&b);
+        return;
+    }
     if (!type || !from || !to || strcmp(from, o->remote) != 0 ||
         strcmp(to, o->local) != 0 ||
         (verify ? o->state != OUT_VERIFYING : o->state != OUT_DIALBACK) ||
@@ -542,8 +616,13 @@ static void out_on_stanza(void *ud, tn_stanza_t *st)
                (strcmp(st->name, "result") == 0 ||
                 strcmp(st->name, "verify") == 0)) {
         out_on_dialback(o, st);
+    } else if (strcmp(st->ns, TN_NS_SERVER) == 0 &&
+               (strcmp(st->name, "message") == 0 ||
+                strcmp(st->name, "presence") == 0 ||
+                strcmp(st->name, "iq") == 0)) {
+        out_on_inbound(o, st);
     } else {
-        /* Streams are one-way (no XEP-0288): nothing else is expected. */
+        /* Nothing else is expected from the receiving side. */
         tn_log(TN_LOG_INFO,
                "s2s out %llu %s -> %s: ignored <%s/> from the "
                "peer",

@@ -68,9 +68,13 @@ def declare(dns, a, b):
             b.port_s2s)
 
 
-def start_pair(tmp, pki, mode, a_extra='', b_extra=''):
+def start_pair(tmp, pki, mode, a_extra='', b_extra='', bidi=True):
     """(dns, a, b): mode 'ca' (certificates from the CA, trusted) or
-    'self' (self-signed, nothing trusted)."""
+    'self' (self-signed, nothing trusted). bidi=False: each direction on
+    a stream of its own (no XEP-0288)."""
+    if not bidi:
+        a_extra += '  bidi: false\n'
+        b_extra += '  bidi: false\n'
     dns = DnsServer(tmp / 'dns').start()
     servers = []
     for name, extra in ((A, a_extra), (B, b_extra)):
@@ -79,10 +83,11 @@ def start_pair(tmp, pki, mode, a_extra='', b_extra=''):
                    s2s=s2s_text(dns, pki['ca'] if mode == 'ca' else None,
                                 extra))
         servers.append(s)
-    declare(dns, *servers)
-    dns.restart()
+    # Records after the start: a server that found a port taken moved.
     for s in servers:
         s.start()
+    declare(dns, *servers)
+    dns.restart()
     return dns, servers[0], servers[1]
 
 
@@ -146,13 +151,14 @@ def test_message_both_ways(fed):
     finally:
         alice.close()
         bob.close()
-    # One stream for the pair, reused for all of it.
+    # One stream for the pair, reused for all of it, and made
+    # bidirectional (XEP-0288): b.test answered on it.
     assert len(re.findall(r'a\.test -> b\.test: new stream', a.log())) == 1
     assert log_has(a, r's2s out \d+ a\.test -> b\.test: authenticated '
                       r'\(SASL EXTERNAL, TLS\)')
-    assert log_has(b, r's2s out \d+ b\.test -> a\.test: authenticated '
-                      r'\(SASL EXTERNAL, TLS\)')
-    assert log_has(a, r'b\.test authenticated by SASL EXTERNAL')
+    assert log_has(b, r'a\.test authenticated by SASL EXTERNAL')
+    assert log_has(b, r'bidirectional for b\.test -> a\.test')
+    assert not log_has(b, r'b\.test -> a\.test: new stream')
     # b.test publishes only _xmpps-server: a.test used direct TLS.
     assert log_has(a, r'connected to 127\.0\.0\.1:%d \(direct TLS\)'
                    % b.port_s2s_direct)
@@ -367,13 +373,13 @@ def lonely(pki, tmp_path):
                             '  static: {silent.test: {ip: 127.0.0.1, '
                             'port: %d}}\n' % silent.getsockname()[1],
                             connect_timeout=2))
+    a.start()
     dns.a(A).srv('_xmpp-server._tcp.' + A, A, a.port_s2s)
     dns.a('dead.test').srv('_xmpp-server._tcp.dead.test', 'dead.test',
                            free_port())
     dns.a('nosrv.test', '127.0.0.77')
     dns.srv_unavailable('_xmpp-server._tcp.unavail.test')
     dns.restart()
-    a.start()
     yield a
     stop.set()
     t.join()
@@ -409,10 +415,32 @@ def test_failed_server_bounces(lonely, domain, cond):
     assert lonely.alive()
 
 
+def test_own_streams_without_bidi(pki, tmp_path):
+    """With s2s.bidi off each server sends on a stream of its own and
+    authenticates the other's by SASL EXTERNAL."""
+    dns, a, b = start_pair(tmp_path, pki, 'ca', bidi=False)
+    try:
+        alice, bob = connect(a, None), connect(b, None)
+        try:
+            chat(alice, bob, 'own a->b')
+            chat(bob, alice, 'own b->a')
+        finally:
+            alice.close()
+            bob.close()
+        for s, me, peer in ((a, 'a', 'b'), (b, 'b', 'a')):
+            assert log_has(s, r'%s\.test -> %s\.test: authenticated '
+                              r'\(SASL EXTERNAL, TLS\)' % (me, peer))
+            assert log_has(s, r'%s\.test authenticated by SASL EXTERNAL'
+                           % peer)
+            assert not log_has(s, 'bidirectional')
+    finally:
+        stop_pair(dns, a, b)
+
+
 # -- self-signed certificates: dialback ---------------------------------------
 
 def test_dialback_with_self_signed(pki, tmp_path):
-    dns, a, b = start_pair(tmp_path, pki, 'self')
+    dns, a, b = start_pair(tmp_path, pki, 'self', bidi=False)
     try:
         alice, bob = connect(a, None), connect(b, None)
         try:
@@ -433,7 +461,7 @@ def test_dialback_with_self_signed(pki, tmp_path):
 
 
 def test_require_valid_certs_refuses_self_signed(pki, tmp_path):
-    dns, a, b = start_pair(tmp_path, pki, 'self',
+    dns, a, b = start_pair(tmp_path, pki, 'self', bidi=False,
                            a_extra='  require_valid_certs: true\n')
     try:
         alice, bob = connect(a, None), connect(b, None)

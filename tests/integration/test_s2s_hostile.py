@@ -10,6 +10,7 @@ delivered, and the log that each refusal was recorded.
 """
 
 import re
+import threading
 import time
 
 import pytest
@@ -18,7 +19,7 @@ from conftest import Server
 from im_helpers import MESSAGE, connect
 from s2s_env import DnsServer, have_dnsmasq, make_ca, self_signed
 from s2s_raw import (NS_DB, FakeS2SServer, S2SPeer, dialback_key)
-from xmpp_raw import NS_SASL, NS_STANZAS, NS_TLS, q, tostr
+from xmpp_raw import NS_SASL, NS_STANZAS, NS_STREAMS, NS_TLS, q, tostr
 
 pytestmark = pytest.mark.skipif(not have_dnsmasq(),
                                 reason='dnsmasq (dnsmasq-base) not installed')
@@ -57,11 +58,11 @@ def env(tmp_path_factory):
                    '  require_valid_certs_for: [strict.test]\n'
                    '  connect_timeout: 5\n'
                    % (dns.address, pki['ca'], SECRET))
+    a.start()   # first: it may move to other ports
     dns.a(A).srv('_xmpp-server._tcp.' + A, A, a.port_s2s)
     for name, f in fakes.items():
         dns.a(name).srv('_xmpp-server._tcp.' + name, name, f.port)
     dns.restart()
-    a.start()
     yield a, dns, pki, fakes
     try:
         a.check_clean_exit()
@@ -367,6 +368,45 @@ def test_bidi_carries_our_stanzas_back(env, alice):
     # connection to its authoritative server).
     assert len(streams.findall(a.log())) == before
     assert logged(a, r'bidirectional for a\.test -> good\.test')
+
+
+def test_bidi_outbound_checks_what_comes_back(env, alice):
+    """We ask a peer offering XEP-0288 for a bidirectional stream; what
+    it sends back on it must come from the domain we connected to."""
+    a, dns, pki, fakes = env
+    jid = alice.jid
+    legit = ("<message xmlns='jabber:server' from='carol@bidi.test/r' "
+             "to='%s' type='chat'><body>back on your stream</body>"
+             "</message>" % jid)
+    forged = ("<message xmlns='jabber:server' from='eve@other.test/r' "
+              "to='%s' type='chat'><body>forged</body></message>" % jid)
+
+    def result(el, conn):
+        threading.Timer(0.3, conn.send, (legit,)).start()
+        threading.Timer(0.6, conn.send, (forged,)).start()
+        return 'valid'
+    fake = FakeS2SServer('bidi.test', *pki['self'], result=result,
+                         extra_features="<bidi xmlns='urn:xmpp:features:"
+                                        "bidi'/>")
+    try:
+        dns.a('bidi.test').srv('_xmpp-server._tcp.bidi.test', 'bidi.test',
+                               fake.port)
+        dns.restart()
+        alice.message('carol@bidi.test', 'hello bidi', type_='chat')
+        fake.wait_element(lambda e: e.tag == q('urn:xmpp:bidi', 'bidi'),
+                          timeout=8, what='<bidi/> request')
+        got = alice.wait_for(lambda e: e.tag == MESSAGE, timeout=5,
+                             what='message back on our stream')
+        assert got.get('from') == 'carol@bidi.test/r'
+        err = fake.wait_element(
+            lambda e: e.tag == q('http://etherx.jabber.org/streams', 'error'),
+            timeout=5, what='our stream error')
+        assert err.find(q(NS_STREAMS, 'invalid-from')) is not None, tostr(err)
+        alice.expect_quiet()
+        assert logged(a, r'message from eve@other\.test/r, a domain not '
+                         r'authenticated on this stream')
+    finally:
+        fake.stop()
 
 
 def test_without_bidi_we_connect_ourselves(env, alice):

@@ -11,8 +11,10 @@ reference servers authenticate each other by dialback.
 
 For each reference server: a message each way, a mutual presence
 subscription with presence updates, a remote user in a tern MUC room,
-and dialback both ways. Domains are under .example: Prosody's resolver
-(libunbound) answers .test itself.
+and dialback both ways. Prosody loads its s2s_bidi module, so t.example
+and Prosody share one bidirectional stream (XEP-0288); ejabberd has no
+XEP-0288. Domains are under .example: Prosody's resolver (libunbound)
+answers .test itself.
 """
 
 import asyncio
@@ -55,7 +57,7 @@ def world(tmp_path_factory):
                    domain=T, s2s=s2s + '  ca_file: %s\n' % ca.ca_path)
         d = Server(base / 'tern-d',
                    *E.self_signed(base / 'self', 'd', [D, 'conference.' + D]),
-                   domain=D, s2s=s2s)
+                   domain=D, s2s=s2s + '  bidi: false\n')
         p = E.ProsodyServer(base / 'prosody', 'p.example',
                             *ca.issue('p', ['p.example',
                                             'conference.p.example']),
@@ -65,6 +67,10 @@ def world(tmp_path_factory):
                               *ca.issue('e', ['e.example',
                                               'conference.e.example']),
                               ca.ca_path, dns.port, muc=True)
+        # Records once everything runs: a server that found a port
+        # taken at start moved to another.
+        t.start()
+        d.start()
         for srv in (t, d):
             for dom in (srv.domain, 'conference.' + srv.domain):
                 dns.a(dom).srv('_xmpp-server._tcp.' + dom, dom, srv.port_s2s)
@@ -74,8 +80,6 @@ def world(tmp_path_factory):
             for dom in (srv.domain, 'conference.' + srv.domain):
                 dns.a(dom).srv('_xmpp-server._tcp.' + dom, dom, srv.s2s_port)
         dns.restart()
-        t.start()
-        d.start()
         yield {'dns': dns, 'ca': ca, 't': t, 'd': d, 'prosody': p,
                'ejabberd': ej}
         for srv in (t, d):
@@ -187,11 +191,18 @@ def chat_both_ways(world, tern_srv, which):
 @pytest.mark.parametrize('which', PEERS)
 def test_message_each_way(world, which):
     chat_both_ways(world, world['t'], which)
-    t, peer = world['t'], world[which].domain
-    # Certificates from the common CA: SASL EXTERNAL both ways.
+    t, peer = world['t'], re.escape(world[which].domain)
+    # Certificates from the common CA: SASL EXTERNAL.
     assert logged(t, r't\.example -> %s: authenticated \(SASL EXTERNAL, '
-                     r'TLS\)' % re.escape(peer)), t.log()[-3000:]
-    assert logged(t, r'%s authenticated by SASL EXTERNAL' % re.escape(peer))
+                     r'TLS\)' % peer), t.log()[-3000:]
+    if which == 'prosody':
+        # Prosody (with its s2s_bidi module) offers XEP-0288: its answer
+        # came back on our stream.
+        assert logged(t, r's2s out \d+ in: <message[^>]*from=.u\d+p@%s'
+                      % peer), t.log()[-3000:]
+    else:
+        # ejabberd has no XEP-0288: it opened its own stream to us.
+        assert logged(t, r'%s authenticated by SASL EXTERNAL' % peer)
 
 
 @pytest.mark.parametrize('which', PEERS)
@@ -287,8 +298,9 @@ def test_remote_user_in_tern_room(world, which):
 @pytest.mark.parametrize('which', PEERS)
 def test_dialback_both_ways(world, which):
     """d.example's self-signed certificate validates nowhere, and it
-    trusts no CA: dialback in both directions, keys checked with the
-    authoritative servers."""
+    trusts no CA: dialback in both directions (d.example does not use
+    XEP-0288, so each direction has a stream of its own), keys checked
+    with the authoritative servers."""
     chat_both_ways(world, world['d'], which)
     d, peer = world['d'], re.escape(world[which].domain)
     assert logged(d, r'd\.example -> %s: authenticated \(dialback, TLS\)'

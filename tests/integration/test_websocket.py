@@ -827,7 +827,9 @@ def test_postauth_preauth_limit_still_applies_before_auth(small, ws):
 # -- keepalive ----------------------------------------------------------------
 
 def test_keepalive_pings(make_server, ws):
-    srv = make_server(extra='http: {websocket_ping: 1}\n').start()
+    # 2 s between pings: the client that answers has 4 s of slack, so a
+    # loaded machine (ASan, parallel jobs) does not make it look silent.
+    srv = make_server(extra='http: {websocket_ping: 2}\n').start()
     user, pw = srv.new_user('ka')
     live = ws('https', srv=srv, upgrade=False)
     live.login(user, pw, 'live')          # answers pings (auto_pong)
@@ -837,9 +839,9 @@ def test_keepalive_pings(make_server, ws):
     t0 = time.monotonic()
     mute_end = None
     first_ping = None
-    while time.monotonic() < t0 + 4.2 or mute_end is None:
+    while time.monotonic() < t0 + 8.4 or mute_end is None:
         now = time.monotonic()
-        assert now < t0 + 5.5, 'silent client still connected after 5 s'
+        assert now < t0 + 11, 'silent client still connected after 11 s'
         try:
             el = live.recv_el(timeout=0.05)
             raise AssertionError('client answering pings got %s after '
@@ -860,11 +862,11 @@ def test_keepalive_pings(make_server, ws):
                 pass
             except WsClosed:
                 mute_end = time.monotonic() - t0
-    assert first_ping is not None and first_ping < 2.5, \
-        'no server ping within 2.5 s (first at %r)' % first_ping
-    assert mute_end >= 1.0, 'silent client closed too early (%.1f s)' \
+    assert first_ping is not None and first_ping < 5, \
+        'no server ping within 5 s (first at %r)' % first_ping
+    assert mute_end >= 2.0, 'silent client closed too early (%.1f s)' \
         % mute_end
-    # The live one is still there and working after > 4 s.
+    # The live one is still there and working after > 8 s.
     assert live.sync() == []
     assert len(live.pings) >= 2, live.pings
     assert_healthy(srv)
