@@ -310,3 +310,50 @@ def test_dialback_both_ways(world, which):
     # about d's key, and d asked it about its own.
     assert logged(d, r'dialback key for d\.example -> %s: valid' % peer)
     assert logged(d, r'd\.example -> %s: key valid' % peer)
+
+
+@pytest.mark.parametrize('which', PEERS)
+def test_tern_user_in_remote_room(world, which):
+    """The other way round: a tern user in a room of the reference
+    server's MUC service (conference.<domain> federates as a domain of
+    its own)."""
+    room = 'from-tern@conference.%s' % world[which].domain
+
+    async def main():
+        bob = await peer_login(world, which)
+        alice = connect(world['t'], None)
+        try:
+            bob.send_raw("<presence to='%s/bob'><x xmlns='%s'/></presence>"
+                         % (room, NS_MUC))
+            await next_presence(bob, lambda p: p['from'] == room + '/bob',
+                                'own presence in the room')
+            # Unlock the new room where the service wants that
+            # (XEP-0045 10.1.2: an instant room).
+            iq = bob.make_iq_set(ito=room)
+            iq.xml.append(ET.fromstring(
+                "<query xmlns='%s#owner'><x xmlns='jabber:x:data' "
+                "type='submit'/></query>" % NS_MUC))
+            await iq.send(timeout=WAIT)
+            alice.send("<presence to='%s/alice'><x xmlns='%s'/></presence>"
+                       % (room, NS_MUC))
+            el = await tern_wait(alice, lambda e: e.tag == PRESENCE and
+                                 e.get('from') == room + '/alice',
+                                 'own presence from the remote room')
+            assert el.get('type') is None, tostr(el)
+            await next_presence(bob, lambda p: p['from'] == room + '/alice',
+                                'alice joined')
+            alice.send("<message to='%s' type='groupchat'><body>hi from "
+                       "tern</body></message>" % room)
+            m = await next_message(bob, 'hi from tern')
+            assert m['from'] == room + '/alice'
+            el = await tern_wait(alice, lambda e: e.tag == MESSAGE and
+                                 body_of(e) == 'hi from tern', 'echo')
+            assert el.get('from') == room + '/alice'
+            bob.send_message(mto=room, mbody='hello tern', mtype='groupchat')
+            el = await tern_wait(alice, lambda e: e.tag == MESSAGE and
+                                 body_of(e) == 'hello tern', 'groupchat')
+            assert el.get('from') == room + '/bob'
+        finally:
+            alice.close()
+            await bob.close()
+    run(main(), timeout=60)
