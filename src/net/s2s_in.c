@@ -259,7 +259,9 @@ static void in_on_open(void *ud, const char *name, const char *ns,
     in->local = local;
     if (from) {
         char *f = tn_jid_nameprep(from);
-        if (!f || s2s_hosted(f)) {
+        /* Ours, or another than the restarted stream's (RFC 6120
+         * 4.3.3: a restart keeps the parties). */
+        if (!f || s2s_hosted(f) || (in->from && strcmp(f, in->from) != 0)) {
             tn_free(f);
             in_close(in, "invalid-from", NULL);
             return;
@@ -514,6 +516,7 @@ static void in_sasl(s2s_in_t *in, tn_stanza_t *st)
     in->sasl_done = 1;
     in_authed_add(in, in->from, in->local, "SASL EXTERNAL");
     tn_xml_parser_reset(in->parser);
+    in->header_sent = 0; /* a new stream follows */
 }
 
 /* ---- stanzas ----------------------------------------------------------- */
@@ -585,10 +588,12 @@ static void in_on_stanza(void *ud, tn_stanza_t *st)
         } else {
             in_write(in, "<proceed xmlns='" TN_NS_TLS "'/>",
                      sizeof("<proceed xmlns='" TN_NS_TLS "'/>") - 1);
-            if (tn_conn_start_tls(in->conn, s2s.tls.server) < 0)
+            if (tn_conn_start_tls(in->conn, s2s.tls.server) < 0) {
                 in_close(in, "internal-server-error", NULL);
-            else
+            } else {
                 tn_xml_parser_reset(in->parser);
+                in->header_sent = 0; /* a new stream follows */
+            }
         }
     } else if (strcmp(ns, TN_NS_DIALBACK) == 0 &&
                strcmp(st->name, "verify") == 0) {

@@ -157,6 +157,74 @@ def test_stream_from_a_local_domain(env):
         p.expect_stream_error('invalid-from')
 
 
+def test_restart_may_not_change_from(env):
+    a, _, pki, _ = env
+    cert, key = pki['b.test']
+    with peer(a, 'b.test', certfile=cert, keyfile=key) as p:
+        p.connect_secure()
+        el = p.sasl_external(restart=False)
+        assert el.tag == q(NS_SASL, 'success'), tostr(el)
+        p._reset_parser()
+        p.header = None
+        p.send(p.header_text(from_='liar.test'))
+        p.expect_stream_error('invalid-from')
+
+
+def test_plaintext_after_starttls_is_dropped(env):
+    """Bytes pipelined behind <starttls/> are never read (STARTTLS
+    injection): the db:verify sent with it gets no answer."""
+    a = env[0]
+    key = dialback_key(SECRET, 'asker.test', A, 'sid')
+    with peer(a, 'asker.test') as p:
+        p.open_stream()
+        p.send("<starttls xmlns='%s'/><db:verify from='asker.test' to='%s' "
+               "id='sid'>%s</db:verify>" % (NS_TLS, A, key))
+        el = p.recv()
+        assert el.tag == q(NS_TLS, 'proceed'), tostr(el)
+        p._wrap_tls()
+        p._reset_parser()
+        p.header = None
+        p.open_stream()
+        p.expect_nothing(timeout=0.5)
+        # The same request after TLS is answered.
+        p.send_db_verify(key, 'sid')
+        assert p.wait_db_verify().get('type') == 'valid'
+
+
+def test_connection_churn_leaves_nothing(env, alice):
+    """Hundreds of peers that connect and vanish at every stage: the
+    server keeps serving, and LeakSanitizer (at teardown) finds nothing."""
+    import socket
+    a = env[0]
+    for i in range(150):
+        s = socket.create_connection(('127.0.0.1', a.port_s2s), timeout=3)
+        if i % 3:
+            s.sendall(p_header(i).encode())
+        if i % 3 == 2:
+            s.sendall(b"<starttls xmlns='%s'/>" % NS_TLS.encode())
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     b'\x01\x00\x00\x00\x00\x00\x00\x00')
+        s.close()      # RST
+    for i in range(20):
+        with peer(a, 'good.test') as p:
+            p.connect_secure()
+            p.send_db_result('00')
+        # gone mid-verification
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        assert p.dialback('x', timeout=8) == 'valid'
+        p.send_message(alice.jid, 'still@good.test', body='alive')
+        alice.wait_for(lambda e: e.tag == MESSAGE, timeout=5,
+                       what='message after the churn')
+
+
+def p_header(i):
+    return ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+            "xmlns:stream='http://etherx.jabber.org/streams' "
+            "xmlns:db='jabber:server:dialback' from='c%d.test' to='%s' "
+            "version='1.0'>" % (i, A))
+
+
 def test_stanza_before_tls(env, alice):
     a = env[0]
     with peer(a, 'good.test') as p:
@@ -203,9 +271,10 @@ def test_dialback_verified_then_forged_from(env, alice):
         assert r.get('from') == A and r.get('to') == 'good.test'
         # tern asked good.test's authoritative server over a fresh
         # connection, with our stream id and the key as sent.
-        v = good.wait_verify()
+        v = good.wait_element(lambda e: e.tag == q(NS_DB, 'verify') and
+                              e.get('id') == p.stream_id, timeout=5,
+                              what='<db:verify/> about this stream')
         assert v.get('from') == A and v.get('to') == 'good.test'
-        assert v.get('id') == p.stream_id
         assert (v.text or '').strip() == '0123456789abcdef'
         p.send_message(alice.jid, 'someone@good.test/r', body='legit')
         el = alice.wait_for(lambda e: e.tag == MESSAGE, timeout=5,
