@@ -415,47 +415,31 @@ def test_failed_server_bounces(lonely, domain, cond):
     assert lonely.alive()
 
 
-def test_own_streams_without_bidi(pki, tmp_path):
-    """With s2s.bidi off each server sends on a stream of its own and
-    authenticates the other's by SASL EXTERNAL."""
-    dns, a, b = start_pair(tmp_path, pki, 'ca', bidi=False)
+# -- each direction on its own stream: SASL EXTERNAL, or dialback -------------
+
+@pytest.mark.parametrize('mode,how', [('ca', 'SASL EXTERNAL'),
+                                      ('self', 'dialback')])
+def test_own_streams_both_ways(pki, tmp_path, mode, how):
+    """With s2s.bidi off each server sends on a stream of its own. CA
+    certificates: SASL EXTERNAL; self-signed ones: dialback, each key
+    checked with the authoritative server."""
+    dns, a, b = start_pair(tmp_path, pki, mode, bidi=False)
     try:
         alice, bob = connect(a, None), connect(b, None)
         try:
-            chat(alice, bob, 'own a->b')
-            chat(bob, alice, 'own b->a')
-        finally:
-            alice.close()
-            bob.close()
-        for s, me, peer in ((a, 'a', 'b'), (b, 'b', 'a')):
-            assert log_has(s, r'%s\.test -> %s\.test: authenticated '
-                              r'\(SASL EXTERNAL, TLS\)' % (me, peer))
-            assert log_has(s, r'%s\.test authenticated by SASL EXTERNAL'
-                           % peer)
-            assert not log_has(s, 'bidirectional')
-    finally:
-        stop_pair(dns, a, b)
-
-
-# -- self-signed certificates: dialback ---------------------------------------
-
-def test_dialback_with_self_signed(pki, tmp_path):
-    dns, a, b = start_pair(tmp_path, pki, 'self', bidi=False)
-    try:
-        alice, bob = connect(a, None), connect(b, None)
-        try:
-            chat(alice, bob, 'dialback a->b')
-            chat(bob, alice, 'dialback b->a')
+            chat(alice, bob, '%s a->b' % how)
+            chat(bob, alice, '%s b->a' % how)
         finally:
             alice.close()
             bob.close()
         for s, me, peer in ((a, 'a', 'b'), (b, 'b', 'a')):
             assert log_has(s, r's2s out \d+ %s\.test -> %s\.test: '
-                              r'authenticated \(dialback, TLS\)' % (me, peer))
-            assert log_has(s, r'%s\.test authenticated by dialback' % peer)
-            # The key was checked with the authoritative server.
-            assert log_has(s, r'dialback key for %s\.test -> %s\.test: valid'
-                           % (me, peer))
+                              r'authenticated \(%s, TLS\)' % (me, peer, how))
+            assert log_has(s, r'%s\.test authenticated by %s' % (peer, how))
+            assert not log_has(s, 'bidirectional')
+            if how == 'dialback':
+                assert log_has(s, r'dialback key for %s\.test -> %s\.test: '
+                                  r'valid' % (me, peer))
     finally:
         stop_pair(dns, a, b)
 
