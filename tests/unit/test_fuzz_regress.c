@@ -86,6 +86,7 @@ static const struct replay_target replay_targets[] = {
     {"config", fuzz_config_one},
     {"tls13", fuzz_tls13_one},
     {"ws", fuzz_ws_one},
+    {"certname", fuzz_certname_one},
 };
 
 static void test_replay(void **state)
