@@ -19,7 +19,8 @@ from conftest import Server
 from im_helpers import MESSAGE, connect
 from s2s_env import DnsServer, have_dnsmasq, make_ca, self_signed
 from s2s_raw import (NS_DB, FakeS2SServer, S2SPeer, dialback_key)
-from xmpp_raw import NS_SASL, NS_STANZAS, NS_STREAMS, NS_TLS, q, tostr
+from xmpp_raw import (NS_SASL, NS_STANZAS, NS_STREAMS, NS_TLS, Timeout, q,
+                      tostr)
 
 pytestmark = pytest.mark.skipif(not have_dnsmasq(),
                                 reason='dnsmasq (dnsmasq-base) not installed')
@@ -476,6 +477,40 @@ def test_bidi_outbound_checks_what_comes_back(env, alice):
                          r'authenticated on this stream')
     finally:
         fake.stop()
+
+
+def test_remote_probe_learns_nothing(env, alice):
+    """A remote JID with no subscription probes a local user who is
+    online: no presence comes back (RFC 6121 4.3.2), at most
+    'unsubscribed'; a subscription request is only passed on."""
+    a = env[0]
+    alice.presence(status='secret status')
+    alice.sync()
+    with peer(a, 'good.test') as p:
+        p.connect_secure()
+        p.send("<bidi xmlns='urn:xmpp:bidi'/>")
+        assert p.dialback('any', timeout=8) == 'valid'
+        p.send("<presence xmlns='jabber:server' type='probe' "
+               "from='mallory@good.test' to='%s'/>" % alice.bare)
+        p.send("<presence xmlns='jabber:server' type='probe' "
+               "from='mallory@good.test/r' to='%s'/>" % alice.jid)
+        p.send("<presence xmlns='jabber:server' type='subscribe' "
+               "from='mallory@good.test' to='%s'/>" % alice.bare)
+        req = alice.wait_for(lambda e: e.tag == q('jabber:client',
+                                                  'presence') and
+                             e.get('type') == 'subscribe', timeout=5,
+                             what='subscription request')
+        assert req.get('from') == 'mallory@good.test'
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                el = p.recv(timeout=0.3)
+            except Timeout:
+                continue
+            assert el.tag == q('jabber:server', 'presence'), tostr(el)
+            assert el.get('type') in ('unsubscribed', 'unavailable',
+                                      'error'), tostr(el)
+            assert 'secret' not in tostr(el)
 
 
 def test_without_bidi_we_connect_ourselves(env, alice):
