@@ -895,10 +895,11 @@ static int cfg_s2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
         "ca_file",     "require_valid_certs", "require_valid_certs_for",
         "allow_dialback_for", "require_tls", "resolver",
         "static",      "idle_timeout",        "connect_timeout",
-        "max_queue",   "dialback_secret",     "bidi"};
-    yaml_node_t *v[12];
+        "max_queue",   "dialback_secret",     "bidi",
+        "max_retry_delay"};
+    yaml_node_t *v[13];
     long long x;
-    if (cfg_map(c, n, "s2s", keys, 12, v) < 0)
+    if (cfg_map(c, n, "s2s", keys, 13, v) < 0)
         return TN_EINVAL;
     if (v[0])
         CFG_CHILD(cfg_str(c, v[0], cp_, &cfg->s2s_ca_file), "s2s", keys[0]);
@@ -946,6 +947,10 @@ static int cfg_s2s(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
     }
     if (v[11])
         CFG_CHILD(cfg_bool(c, v[11], cp_, &cfg->s2s_bidi), "s2s", keys[11]);
+    if (v[12]) {
+        CFG_CHILD(cfg_int(c, v[12], cp_, 0, 86400, &x), "s2s", keys[12]);
+        cfg->s2s_max_retry_delay = (unsigned)x;
+    }
     return 0;
 }
 
@@ -1007,6 +1012,7 @@ static void cfg_defaults(tn_config_t *cfg)
     cfg->s2s_connect_timeout = 30;
     cfg->s2s_max_queue = 1000;
     cfg->s2s_bidi = 1;
+    cfg->s2s_max_retry_delay = 300;
 }
 
 static int cfg_syntax_error(cfg_ctx_t *c, yaml_parser_t *p, const char *text,

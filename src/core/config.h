@@ -30,7 +30,7 @@
  *         static: {other.example: {ip: 127.0.0.1, port: 5269,
  *                                  tls: starttls}},
  *         idle_timeout: 600, connect_timeout: 30, max_queue: 1000,
- *         dialback_secret: "...", bidi: true}
+ *         dialback_secret: "...", bidi: true, max_retry_delay: 300}
  *   modules: [ping, disco, version]     # default: every built-in module
  *   modules: {roster: {max_items: 500}, ping: ~}   # or with options
  */
@@ -124,6 +124,7 @@ typedef struct tn_config {
     unsigned s2s_max_queue;       /* stanzas waiting per stream; 1000 */
     char *s2s_dialback_secret;    /* owned, or NULL: random per start */
     int s2s_bidi;                 /* bool, default 1: XEP-0288 offered */
+    unsigned s2s_max_retry_delay; /* seconds; 300; 0: no back-off */
     char **modules;          /* owned; NULL: every built-in module */
     size_t nmodules;
     tn_modopt_t *modopts;    /* owned; options of listed modules */

@@ -168,6 +168,7 @@ int tn_s2s_start(tn_server_t *srv, char **err)
     s2s.next_id = 1;
     tn_hmap_init(&s2s.out);
     tn_hmap_init(&s2s.bidi);
+    tn_hmap_init(&s2s.backoff);
     if (cfg->s2s_dialback_secret) {
         size_t n = strlen(cfg->s2s_dialback_secret);
         if (n > sizeof s2s.secret)
@@ -215,6 +216,7 @@ void tn_s2s_release(tn_server_t *srv)
     srv->remote = NULL;
     tn_hmap_release(&s2s.out);
     tn_hmap_release(&s2s.bidi);
+    tn_hmap_release_free(&s2s.backoff);
     tn_s2s_tls_release(&s2s.tls);
     OPENSSL_cleanse(s2s.secret, sizeof s2s.secret);
 }

@@ -26,6 +26,14 @@
  * lookup and a connection to wherever the claimed domain points. */
 #define S2S_MAX_VERIFIES 64
 
+/* After a failed stream, stanzas for the pair bounce at once until
+ * `until` (loop ms); delay doubles per failure up to
+ * s2s.max_retry_delay and is forgotten on success. */
+typedef struct s2s_backoff {
+    uint64_t until;
+    unsigned delay; /* seconds */
+} s2s_backoff_t;
+
 typedef struct s2s_ctx {
     tn_server_t *srv;
     tn_s2s_tls_t tls;
@@ -33,6 +41,8 @@ typedef struct s2s_ctx {
     unsigned char secret[64]; /* dialback secret */
     size_t secret_len;
     tn_hmap_t out;  /* "local remote" -> s2s_out_t* */
+    tn_hmap_t backoff; /* "local remote" -> s2s_backoff_t*: pairs whose
+                          last stream failed */
     tn_hmap_t bidi; /* "local remote" -> s2s_in_t*: inbound streams the
                        peer made bidirectional (XEP-0288) that may carry
                        that pair */

@@ -243,6 +243,20 @@ static void out_fail(s2s_out_t *o, const char *cond, const char *text)
     size_t n = o->qlen;
     o->q = NULL;
     o->qlen = o->qcap = 0;
+    unsigned max = s2s.srv->cfg->s2s_max_retry_delay;
+    if (o->key && max > 0 && !s2s.stopping) {
+        s2s_backoff_t *b = tn_hmap_get(&s2s.backoff, o->key);
+        if (!b) {
+            b = TN_NEW(s2s_backoff_t);
+            tn_hmap_put(&s2s.backoff, o->key, b);
+        }
+        b->delay = b->delay ? 2 * b->delay : 2;
+        if (b->delay > max)
+            b->delay = max;
+        b->until = uv_now(s2s.srv->loop) + (uint64_t)b->delay * 1000;
+        tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: next attempt in %u s",
+               (unsigned long long)o->id, o->local, o->remote, b->delay);
+    }
     if (o->v_cb) {
         s2s_verify_cb cb = o->v_cb;
         o->v_cb = NULL;
@@ -283,6 +297,8 @@ static void out_attempt_failed(s2s_out_t *o, const char *text, int fatal)
 static void out_ready(s2s_out_t *o)
 {
     o->state = OUT_READY;
+    if (o->key)
+        tn_free(tn_hmap_del(&s2s.backoff, o->key));
     tn_log(TN_LOG_INFO, "s2s out %llu %s -> %s: authenticated (%s, %s)",
            (unsigned long long)o->id, o->local, o->remote, o->auth,
            o->tls ? "TLS" : "no TLS");
@@ -926,6 +942,17 @@ void s2s_out_send(const char *local, const char *remote, tn_stanza_t *st)
     s2s_in_t *in = !o || o->state != OUT_READY ? tn_hmap_get(&s2s.bidi, key)
                                                 : NULL;
     if (in && s2s_in_send(in, st) == 0) {
+        tn_free(key);
+        return;
+    }
+    s2s_backoff_t *b = o ? NULL : tn_hmap_get(&s2s.backoff, key);
+    uint64_t now = uv_now(s2s.srv->loop);
+    if (b && now < b->until) {
+        char text[96];
+        snprintf(text, sizeof text,
+                 "The remote server was unreachable; next attempt in %llu s",
+                 (unsigned long long)((b->until - now + 999) / 1000));
+        s2s_bounce(st, TN_ERR_CANCEL, "remote-server-not-found", text);
         tn_free(key);
         return;
     }

@@ -415,6 +415,32 @@ def test_failed_server_bounces(lonely, domain, cond):
     assert lonely.alive()
 
 
+def test_back_off_after_failure(lonely):
+    """After a failed stream, stanzas for that server bounce at once
+    (no lookups, no connections) for 2 s, then it is tried again."""
+    streams = re.compile(r'a\.test -> dead\.test: new stream')
+    alice = connect(lonely, None)
+    try:
+        def bounce(id_):
+            alice.message('x@dead.test', 'hello', id_=id_)
+            el = wait_for(alice, lambda e: e.tag == MESSAGE and
+                          e.get('type') == 'error', 'bounce ' + id_)
+            assert el.get('id') == id_
+            assert error_of(el) == ('cancel', 'remote-server-not-found')
+            return el
+        bounce('first')
+        assert len(streams.findall(lonely.log())) == 1
+        el = bounce('second')
+        assert 'next attempt in' in tostr(el)
+        assert len(streams.findall(lonely.log())) == 1
+        time.sleep(2.2)
+        bounce('third')
+        assert len(streams.findall(lonely.log())) == 2
+        assert log_has(lonely, r'a\.test -> dead\.test: next attempt in 4 s')
+    finally:
+        alice.close()
+
+
 # -- each direction on its own stream: SASL EXTERNAL, or dialback -------------
 
 @pytest.mark.parametrize('mode,how', [('ca', 'SASL EXTERNAL'),

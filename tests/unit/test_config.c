@@ -237,11 +237,13 @@ static void test_s2s(void **state)
     assert_int_equal(cfg.s2s_connect_timeout, 30);
     assert_int_equal(cfg.s2s_require_tls, 1);
     assert_int_equal(cfg.s2s_bidi, 1);
+    assert_int_equal(cfg.s2s_max_retry_delay, 300);
     tn_config_release(&cfg);
 
     assert_int_equal(parse(HOSTS TLS
                            "listen: [{ip: 127.0.0.1, port: 5269}]\n"
                            "s2s: {require_valid_certs: true, bidi: false,\n"
+                           "      max_retry_delay: 0,\n"
                            "      allow_dialback_for: [old.test]}\n",
                            &cfg, &err),
                      0);
@@ -250,6 +252,7 @@ static void test_s2s(void **state)
     assert_int_equal(cfg.ns2s_resolvers, 0);
     assert_null(cfg.s2s_dialback_secret);
     assert_int_equal(cfg.s2s_bidi, 0);
+    assert_int_equal(cfg.s2s_max_retry_delay, 0);
     tn_config_release(&cfg);
 }
 
