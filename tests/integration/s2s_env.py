@@ -807,11 +807,14 @@ def ejabberd_dns_patch():
     d = tempfile.mkdtemp(prefix='tern-ejabberd-patch-')
     os.chmod(d, 0o755)
     Path(d, 'tern_s2s_dns.erl').write_text(_EJ_DNS_ERL)
+    # In its own directory, without crash dumps: nothing lands in the
+    # checkout whatever happens.
     r = subprocess.run(['erl', '-noshell', '-noinput', '-eval',
                         _EJ_PATCH_EVAL],
-                       env=dict(os.environ, TERN_PATCH_DIR=d),
+                       env=dict(os.environ, TERN_PATCH_DIR=d,
+                                ERL_CRASH_DUMP_BYTES='0'),
                        capture_output=True, text=True, timeout=120,
-                       stdin=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, cwd=d)
     if r.returncode != 0 or not Path(d, 'xmpp_stream_out.beam').exists():
         shutil.rmtree(d, ignore_errors=True)
         raise RuntimeError('could not build the ejabberd DNS patch:\n%s%s'
