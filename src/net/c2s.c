@@ -510,13 +510,9 @@ void c2s_xml_error(c2s_t *c, int rc, const char *what)
 {
     if (rc >= 0 || rc == TN_XML_E_STOPPED || c->closing)
         return;
-    const char *cond = rc == TN_XML_E_RESTRICTED   ? "restricted-xml"
-                       : rc == TN_XML_E_POLICY     ? "policy-violation"
-                       : rc == TN_XML_E_BAD_FORMAT ? "bad-format"
-                                                   : "not-well-formed";
     tn_log(TN_LOG_INFO, "c2s %llu %s: bad XML: %s",
            (unsigned long long)c->sess.id, c->sess.peer, what);
-    c2s_close(c, cond, NULL);
+    c2s_close(c, tn_xml_error_cond(rc), NULL);
 }
 
 void c2s_deadline(c2s_t *c)

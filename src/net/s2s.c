@@ -59,6 +59,22 @@ void s2s_db_start(tn_buf_t *b, const char *name, const char *from,
     tn_buf_puts(b, "'");
 }
 
+void s2s_db_end(tn_buf_t *b, const char *name, const char *type,
+                const char *cond)
+{
+    tn_buf_puts(b, " type='");
+    tn_buf_puts(b, type);
+    if (!cond) {
+        tn_buf_puts(b, "'/>");
+        return;
+    }
+    tn_buf_puts(b, "'><error type='cancel'><");
+    tn_buf_puts(b, cond);
+    tn_buf_puts(b, " xmlns='" TN_NS_STANZAS "'/></error></db:");
+    tn_buf_puts(b, name);
+    tn_buf_puts(b, ">");
+}
+
 void s2s_to_client_ns(tn_stanza_t *st)
 {
     if (!st->name)
@@ -71,13 +87,22 @@ void s2s_to_client_ns(tn_stanza_t *st)
         s2s_to_client_ns(st->kids[i]);
 }
 
-void s2s_write_stanza(tn_buf_t *out, const tn_stanza_t *st)
+int s2s_write_stanza(tn_conn_t *conn, const char *dir, uint64_t id,
+                     const tn_stanza_t *st)
 {
+    /* Straight into the connection's output (no copy). */
+    tn_buf_t *b = tn_conn_wbuf(conn);
+    if (!b)
+        return -1;
+    size_t start = b->len;
     /* The stream's default namespace is jabber:server: stanzas written
      * as if it were jabber:client carry no xmlns where tern's
      * jabber:client stands, so they read as jabber:server (RFC 6120
      * 4.8.3); anything nested in another namespace keeps its own. */
-    tn_stanza_serialize(st, TN_NS_CLIENT, out);
+    tn_stanza_serialize(st, TN_NS_CLIENT, b);
+    s2s_log_xml(dir, id, b->data + start, b->len - start);
+    tn_conn_wrote(conn);
+    return 0;
 }
 
 void s2s_log_xml(const char *dir, uint64_t id, const char *data, size_t len)
@@ -115,8 +140,8 @@ const char *s2s_deliver(tn_stanza_t *st, int (*sender_ok)(void *, const char *),
         cond = "improper-addressing";
     } else if (!sender_ok(ud, from.domain)) {
         tn_log(TN_LOG_WARN,
-               "%s: %s from %s, a domain not authenticated on this stream",
-               who, st->name, from_s);
+               "%s: %s from %s, a domain not authenticated on this stream", who,
+               st->name, from_s);
         cond = "invalid-from";
     } else if (!s2s_hosted(to.domain) ||
                (only_to && strcmp(to.domain, only_to) != 0)) {

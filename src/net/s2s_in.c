@@ -291,15 +291,7 @@ static void in_db_result_send(s2s_in_t *in, const char *from, const char *to,
     tn_buf_t b;
     tn_buf_init(&b);
     s2s_db_start(&b, "result", to, from);
-    tn_buf_puts(&b, " type='");
-    tn_buf_puts(&b, type);
-    if (cond) {
-        tn_buf_puts(&b, "'><error type='cancel'><");
-        tn_buf_puts(&b, cond);
-        tn_buf_puts(&b, " xmlns='" TN_NS_STANZAS "'/></error></db:result>");
-    } else {
-        tn_buf_puts(&b, "'/>");
-    }
+    s2s_db_end(&b, "result", type, cond);
     in_write(in, b.data, b.len);
     tn_buf_release(&b);
 }
@@ -448,14 +440,9 @@ static void in_db_verify(s2s_in_t *in, tn_stanza_t *st)
     s2s_db_start(&b, "verify", to, from);
     tn_buf_puts(&b, " id='");
     tn_buf_append_xml(&b, id, strlen(id), 1);
-    if (type) {
-        tn_buf_puts(&b, "' type='");
-        tn_buf_puts(&b, type);
-        tn_buf_puts(&b, "'/>");
-    } else {
-        tn_buf_puts(&b, "' type='error'><error type='cancel'><item-not-found "
-                        "xmlns='" TN_NS_STANZAS "'/></error></db:verify>");
-    }
+    tn_buf_puts(&b, "'");
+    s2s_db_end(&b, "verify", type ? type : "error",
+               type ? NULL : "item-not-found");
     in_write(in, b.data, b.len);
     tn_buf_release(&b);
 }
@@ -526,19 +513,15 @@ int s2s_in_send(s2s_in_t *in, tn_stanza_t *st)
     if (in->closing)
         return -1;
     if (tn_conn_queued(in->conn) > s2s.srv->cfg->max_out_queue) {
-        tn_log(TN_LOG_INFO, "s2s in %llu %s: peer reads too slowly, %s "
-                            "bounced",
+        tn_log(TN_LOG_INFO,
+               "s2s in %llu %s: peer reads too slowly, %s "
+               "bounced",
                (unsigned long long)in->id, in->conn->peer, st->name);
         s2s_bounce(st, TN_ERR_WAIT, "resource-constraint", NULL);
         return 0;
     }
-    tn_buf_t *b = tn_conn_wbuf(in->conn);
-    if (!b)
+    if (s2s_write_stanza(in->conn, "in", in->id, st) < 0)
         return -1;
-    size_t start = b->len;
-    s2s_write_stanza(b, st);
-    s2s_log_xml("in", in->id, b->data + start, b->len - start);
-    tn_conn_wrote(in->conn);
     tn_conn_timer(in->conn, (uint64_t)s2s.srv->cfg->s2s_idle_timeout * 1000);
     return 0;
 }
@@ -661,11 +644,7 @@ static void in_on_data(tn_conn_t *conn, const char *data, size_t len)
     in->in_feed = 0;
     if (rc == TN_XML_OK || rc == TN_XML_E_STOPPED)
         return;
-    const char *cond = rc == TN_XML_E_RESTRICTED   ? "restricted-xml"
-                       : rc == TN_XML_E_POLICY     ? "policy-violation"
-                       : rc == TN_XML_E_BAD_FORMAT ? "bad-format"
-                                                   : "not-well-formed";
-    in_close(in, cond, tn_xml_parser_error(in->parser));
+    in_close(in, tn_xml_error_cond(rc), tn_xml_parser_error(in->parser));
 }
 
 static void in_on_tls_ready(tn_conn_t *conn)

@@ -5,6 +5,7 @@
 #define TN_NET_S2S_INT_H
 
 #include "core/server.h"
+#include "net/conn.h"
 #include "net/listen.h"
 #include "net/resolve.h"
 #include "net/s2s_tls.h"
@@ -40,12 +41,12 @@ typedef struct s2s_ctx {
     tn_resolver_t *res;       /* owned; NULL after shutdown */
     unsigned char secret[64]; /* dialback secret */
     size_t secret_len;
-    tn_hmap_t out;  /* "local remote" -> s2s_out_t* */
+    tn_hmap_t out;     /* "local remote" -> s2s_out_t* */
     tn_hmap_t backoff; /* "local remote" -> s2s_backoff_t*: pairs whose
                           last stream failed */
-    tn_hmap_t bidi; /* "local remote" -> s2s_in_t*: inbound streams the
-                       peer made bidirectional (XEP-0288) that may carry
-                       that pair */
+    tn_hmap_t bidi;    /* "local remote" -> s2s_in_t*: inbound streams the
+                          peer made bidirectional (XEP-0288) that may carry
+                          that pair */
     tn_listeners_t listeners;
     size_t nconns; /* open connections, both directions */
     uint64_t next_id;
@@ -63,6 +64,10 @@ void s2s_header(tn_buf_t *b, const char *from, const char *to, const char *id);
  * tag). */
 void s2s_db_start(tn_buf_t *b, const char *name, const char *from,
                   const char *to);
+/* Ends a dialback answer begun with s2s_db_start: " type='type'/>", or,
+ * with cond (type 'error'), the XEP-0220 error child and the end tag. */
+void s2s_db_end(tn_buf_t *b, const char *name, const char *type,
+                const char *cond);
 /* Rewrites every element of st in jabber:server into jabber:client, the
  * namespace stanzas carry inside tern. */
 void s2s_to_client_ns(tn_stanza_t *st);
@@ -77,8 +82,10 @@ void s2s_bounce(tn_stanza_t *st, const char *type, const char *cond,
  * who names the stream in logs. */
 const char *s2s_deliver(tn_stanza_t *st, int (*sender_ok)(void *, const char *),
                         void *ud, const char *only_to, const char *who);
-/* Serializes a stanza as it goes on an s2s stream. */
-void s2s_write_stanza(tn_buf_t *out, const tn_stanza_t *st);
+/* Serializes a stanza onto an s2s stream's connection (logged as
+ * "s2s <dir> <id>"). Returns 0, or -1 when conn is closing. */
+int s2s_write_stanza(tn_conn_t *conn, const char *dir, uint64_t id,
+                     const tn_stanza_t *st);
 /* Logs an element at debug level: "s2s <dir> <id> <what>: <xml>". */
 void s2s_log_xml(const char *dir, uint64_t id, const char *data, size_t len);
 

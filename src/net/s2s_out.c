@@ -80,7 +80,7 @@ struct s2s_out {
     unsigned in_feed : 1;
     unsigned header_sent : 1;
     unsigned bidi : 1; /* we asked for XEP-0288: the peer sends here too */
-    const char *auth; /* how it authenticated, for logs */
+    const char *auth;  /* how it authenticated, for logs */
     /* Why the last attempt failed, for the bounce. */
     const char *fail_text;
     /* Stanzas waiting for the stream (owned references). */
@@ -172,13 +172,7 @@ static void out_write(s2s_out_t *o, const char *data, size_t len)
 
 static void out_write_stanza(s2s_out_t *o, const tn_stanza_t *st)
 {
-    tn_buf_t *b = tn_conn_wbuf(o->conn);
-    if (!b)
-        return;
-    size_t start = b->len;
-    s2s_write_stanza(b, st);
-    s2s_log_xml("out", o->id, b->data + start, b->len - start);
-    tn_conn_wrote(o->conn);
+    s2s_write_stanza(o->conn, "out", o->id, st);
 }
 
 static void out_header(s2s_out_t *o)
@@ -500,8 +494,7 @@ static void out_on_dialback(s2s_out_t *o, tn_stanza_t *st)
         tn_buf_t b;
         tn_buf_init(&b);
         s2s_db_start(&b, "result", to, from);
-        tn_buf_puts(&b, " type='error'><error type='cancel'><policy-violation "
-                        "xmlns='" TN_NS_STANZAS "'/></error></db:result>");
+        s2s_db_end(&b, "result", "error", "policy-violation");
         out_write(o, b.data, b.len);
         tn_buf_release(&b);
         return;
@@ -939,8 +932,8 @@ void s2s_out_send(const char *local, const char *remote, tn_stanza_t *st)
     s2s_out_t *o = tn_hmap_get(&s2s.out, key);
     /* No stream of ours ready: the peer's own stream, if it made it
      * bidirectional (XEP-0288) and authenticated this pair. */
-    s2s_in_t *in = !o || o->state != OUT_READY ? tn_hmap_get(&s2s.bidi, key)
-                                                : NULL;
+    s2s_in_t *in =
+        !o || o->state != OUT_READY ? tn_hmap_get(&s2s.bidi, key) : NULL;
     if (in && s2s_in_send(in, st) == 0) {
         tn_free(key);
         return;

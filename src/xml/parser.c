@@ -816,3 +816,11 @@ int tn_xml_parser_between(const tn_xml_parser_t *p)
         return 0;
     return p->xp == NULL || (p->depth == 1 && !p->st && p->mark == p->fed);
 }
+
+const char *tn_xml_error_cond(int rc)
+{
+    return rc == TN_XML_E_RESTRICTED   ? "restricted-xml"
+           : rc == TN_XML_E_POLICY     ? "policy-violation"
+           : rc == TN_XML_E_BAD_FORMAT ? "bad-format"
+                                       : "not-well-formed";
+}

@@ -90,6 +90,11 @@ int tn_xml_parser_is_idle(const tn_xml_parser_t *p);
  * transports (WebSocket) check this after each message. */
 int tn_xml_parser_between(const tn_xml_parser_t *p);
 
+/* The RFC 6120 stream error condition for a tn_xml_parser_feed error
+ * code (static storage): restricted-xml, policy-violation, bad-format or
+ * not-well-formed. */
+const char *tn_xml_error_cond(int rc);
+
 /* A short description of the last error, for logs (static storage). */
 const char *tn_xml_parser_error(const tn_xml_parser_t *p);
 

@@ -533,10 +533,22 @@ def _lua_str(s):
 
 
 class _RefServer:
-    """What the reference servers share: accounts and addresses. A
-    subclass defines _register(user, password) -> CompletedProcess."""
+    """What the reference servers share: start-up with retries on other
+    ports, accounts and addresses. A subclass defines _installed(),
+    _prepare() (fresh ports and files), _start(timeout, last) -> bool and
+    _register(user, password) -> CompletedProcess."""
 
     tool = 'register'
+
+    def start(self, timeout=None):
+        if not self._installed():
+            raise RuntimeError(self.missing)
+        for attempt in range(3):
+            self._prepare()
+            if self._start(timeout or self.start_timeout,
+                           last=attempt == 2):
+                return self
+        return self
 
     def adduser(self, user, password):
         r = self._register(user, password)
@@ -661,14 +673,14 @@ class ProsodyServer(_RefServer):
         if not self.s2s_direct_tls:
             self.s2s_direct_port = None
 
-    def start(self, timeout=20.0):
-        if not have_prosody():
-            raise RuntimeError('prosody is not installed')
-        for attempt in range(3):
-            self._write_config()
-            if self._start(timeout, last=attempt == 2):
-                return self
-        return self
+    start_timeout = 20.0
+    missing = 'prosody is not installed'
+
+    def _installed(self):
+        return have_prosody()
+
+    def _prepare(self):
+        self._write_config()
 
     def _start(self, timeout, last):
         mark = len(self.log())      # the log is appended to on retries
@@ -962,14 +974,11 @@ class EjabberdServer(_RefServer):
                 '--logs', str(d / 'log'), '--spool', str(d / 'spool')] + [
                     str(a) for a in args]
 
-    def start(self, timeout=40.0):
-        if not have_ejabberd():
-            raise RuntimeError('ejabberd is not installed (or not root)')
-        for attempt in range(3):
-            self._prepare()
-            if self._start(timeout, last=attempt == 2):
-                return self
-        return self
+    start_timeout = 40.0
+    missing = 'ejabberd is not installed (or not root)'
+
+    def _installed(self):
+        return have_ejabberd()
 
     def _start(self, timeout, last):
         self._out = open(self.dir / 'stdout.log', 'ab')
