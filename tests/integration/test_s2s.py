@@ -371,7 +371,8 @@ def lonely(pki, tmp_path):
     a = Server(tmp_path / 'a', *pki[A], domain=A,
                s2s=s2s_text(dns, pki['ca'],
                             '  static: {silent.test: {ip: 127.0.0.1, '
-                            'port: %d}}\n' % silent.getsockname()[1],
+                            'port: %d}}\n  max_queue: 3\n'
+                            % silent.getsockname()[1],
                             connect_timeout=2))
     a.start()
     dns.a(A).srv('_xmpp-server._tcp.' + A, A, a.port_s2s)
@@ -413,6 +414,26 @@ def test_failed_server_bounces(lonely, domain, cond):
     finally:
         alice.close()
     assert lonely.alive()
+
+
+def test_queue_bound_while_setting_up(lonely):
+    """s2s.max_queue (3 here) stanzas wait for a stream being set up;
+    more bounce at once with resource-constraint."""
+    alice = connect(lonely, None)
+    try:
+        for i in range(5):
+            alice.message('x@silent.test', 'q%d' % i, id_='q%d' % i)
+        got = {}
+        for _ in range(5):
+            el = wait_for(alice, lambda e: e.tag == MESSAGE and
+                          e.get('type') == 'error', 'bounce')
+            got[el.get('id')] = error_of(el)
+        assert got['q3'] == ('wait', 'resource-constraint')
+        assert got['q4'] == ('wait', 'resource-constraint')
+        for i in range(3):
+            assert got['q%d' % i] == ('wait', 'remote-server-timeout')
+    finally:
+        alice.close()
 
 
 def test_back_off_after_failure(lonely):
