@@ -374,22 +374,26 @@ static int cfg_storage(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
     return 0;
 }
 
-/* The multi-user chat service (XEP-0045; mod_muc). */
-static int cfg_muc(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
+/* A service on a domain of its own: "muc: {host: ...}" (XEP-0045;
+ * mod_muc) and "pubsub: {host: ...}" (XEP-0060; mod_pubsub). */
+static int cfg_service(cfg_ctx_t *c, yaml_node_t *n, const char *name,
+                       char **host)
 {
     static const char *const keys[] = {"host"};
     yaml_node_t *v[1];
-    if (cfg_map(c, n, "muc", keys, 1, v) < 0)
+    if (cfg_map(c, n, name, keys, 1, v) < 0)
         return TN_EINVAL;
     if (!v[0])
         return 0;
     char *raw = NULL;
-    CFG_CHILD(cfg_str(c, v[0], cp_, &raw), "muc", "host");
-    cfg->muc_host = tn_jid_nameprep(raw);
+    CFG_CHILD(cfg_str(c, v[0], cp_, &raw), name, "host");
+    *host = tn_jid_nameprep(raw);
     int rc = 0;
-    if (!cfg->muc_host)
-        rc = cfg_error(c, v[0], "muc.host", "'%s' is not a valid domain name",
-                       raw);
+    if (!*host) {
+        char *path = tn_sprintf("%s.host", name);
+        rc = cfg_error(c, v[0], path, "'%s' is not a valid domain name", raw);
+        tn_free(path);
+    }
     tn_free(raw);
     return rc;
 }
@@ -959,11 +963,11 @@ static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
     static const char *const keys[] = {"hosts", "tls",     "storage",
                                        "listen", "log",   "c2s",
                                        "modules", "muc",  "http",
-                                       "bosh",  "s2s"};
-    yaml_node_t *v[11];
+                                       "bosh",  "s2s",   "pubsub"};
+    yaml_node_t *v[12];
     if (root->type != YAML_MAPPING_NODE)
         return cfg_error(c, root, NULL, "expected a mapping at the top level");
-    if (cfg_map(c, root, NULL, keys, 11, v) < 0)
+    if (cfg_map(c, root, NULL, keys, 12, v) < 0)
         return TN_EINVAL;
     /* hosts, tls and listen are required. */
     for (size_t i = 0; i < 4; i++)
@@ -974,15 +978,25 @@ static int cfg_root(cfg_ctx_t *c, yaml_node_t *root, tn_config_t *cfg)
         cfg_listen(c, v[3], cfg) < 0 || (v[4] && cfg_log(c, v[4], cfg) < 0) ||
         (v[5] && cfg_c2s(c, v[5], cfg) < 0) ||
         (v[6] && cfg_modules(c, v[6], cfg) < 0) ||
-        (v[7] && cfg_muc(c, v[7], cfg) < 0) ||
+        (v[7] && cfg_service(c, v[7], "muc", &cfg->muc_host) < 0) ||
         (v[8] && cfg_http(c, v[8], cfg) < 0) ||
         (v[9] && cfg_bosh(c, v[9], cfg) < 0) ||
-        (v[10] && cfg_s2s(c, v[10], cfg) < 0))
+        (v[10] && cfg_s2s(c, v[10], cfg) < 0) ||
+        (v[11] && cfg_service(c, v[11], "pubsub", &cfg->pubsub_host) < 0))
         return TN_EINVAL;
     for (size_t i = 0; cfg->muc_host && i < cfg->nhosts; i++)
         if (strcmp(cfg->hosts[i], cfg->muc_host) == 0)
             return cfg_error(c, v[7], "muc.host",
                              "'%s' is also one of the hosts", cfg->muc_host);
+    for (size_t i = 0; cfg->pubsub_host && i < cfg->nhosts; i++)
+        if (strcmp(cfg->hosts[i], cfg->pubsub_host) == 0)
+            return cfg_error(c, v[11], "pubsub.host",
+                             "'%s' is also one of the hosts",
+                             cfg->pubsub_host);
+    if (cfg->pubsub_host && cfg->muc_host &&
+        strcmp(cfg->pubsub_host, cfg->muc_host) == 0)
+        return cfg_error(c, v[11], "pubsub.host",
+                         "'%s' is also the muc host", cfg->pubsub_host);
     return 0;
 }
 
@@ -1150,6 +1164,7 @@ void tn_config_release(tn_config_t *cfg)
     }
     tn_free(cfg->modopts);
     tn_free(cfg->muc_host);
+    tn_free(cfg->pubsub_host);
     for (size_t i = 0; i < cfg->nhttp_origins; i++)
         tn_free(cfg->http_origins[i]);
     tn_free(cfg->http_origins);

@@ -17,6 +17,7 @@
  *         auth_attempts: 3, max_out_queue: 1048576,
  *         auth_ip_failures: 10, auth_ip_window: 60}
  *   muc: {host: conference.example.org}  # default conference.<first host>
+ *   pubsub: {host: pubsub.example.org}   # default pubsub.<first host>
  *   http: {origins: [https://app.example.org], trusted_proxies: [10.0.0.1],
  *          max_request_size: 65536, request_timeout: 30,
  *          url: https://xmpp.example.org:5443, see_other_uri: wss://...,
@@ -74,6 +75,7 @@ typedef struct tn_config {
     size_t nhosts;
     char *tls_cert, *tls_key; /* owned paths */
     char *muc_host;           /* owned, canonical; NULL: the default */
+    char *pubsub_host;        /* owned, canonical; NULL: the default */
     int tls_compact;          /* bool, default 1: TLS 1.3 sessions leave
                                * OpenSSL after the handshake (tls13.h) */
     char *storage_backend;   /* owned; "sqlite" */

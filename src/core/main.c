@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/iqreq.h"
 #include "core/module.h"
 #include "core/server.h"
 #include "core/version.h"
@@ -157,6 +158,7 @@ int main(int argc, char **argv)
     tn_random_bytes(srv->secret, sizeof srv->secret);
     tn_hmap_init(&srv->sessions);
     tn_hmap_init(&srv->services);
+    tn_hmap_init(&srv->iqs);
     tn_hmap_init(&srv->users);
     tn_hmap_init(&srv->authfail);
     int rc = 1;
@@ -206,11 +208,13 @@ fail:
     }
     uv_run(srv->loop, UV_RUN_DEFAULT);
 done:
+    tn_iq_cancel_all(srv);
     tn_conn_global_release();
     uv_run(srv->loop, UV_RUN_NOWAIT);
     tn_modules_unload(srv);
     tn_hmap_release(&srv->sessions);
     tn_hmap_release(&srv->services);
+    tn_hmap_release(&srv->iqs);
     tn_hmap_release(&srv->users);
     tn_c2s_authfail_release(srv);
     tn_bosh_release();

@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "core/iqreq.h"
 #include "core/module.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -166,9 +167,12 @@ static void router_iq_service(tn_server_t *srv, tn_stanza_t *st,
             : strcmp(type, "set") == 0 ? TN_IQ_SET
                                        : 0;
     if (!t) {
-        /* Results and errors to the server: nothing of ours waits for
-         * them yet, so they end here (RFC 6120 8.2.3). */
-        tn_log(TN_LOG_DEBUG, "router: dropped iq %s to %s", type, to->full);
+        /* Results and errors to the server or an account: answers to the
+         * server's own requests (iqreq.h), or else they end here (RFC
+         * 6120 8.2.3). */
+        if (!tn_iq_response(srv, st, from))
+            tn_log(TN_LOG_DEBUG, "router: dropped iq %s to %s", type,
+                   to->full);
         return;
     }
     tn_event_t ev = {srv, st, from, to, sess};

@@ -26,6 +26,8 @@ typedef struct tn_server {
     size_t nsessions;           /* bound sessions */
     tn_hmap_t authfail;         /* peer IP -> failed logins (c2s_sasl.c) */
     tn_hmap_t services;         /* domain -> tn_router_svc_t* (router.h) */
+    tn_hmap_t iqs;              /* id -> the server's own pending IQ
+                                   (iqreq.h) */
     struct tn_modreg *modreg;   /* owned; see module.c */
     /* The router's "another domain" destination (federation, net/s2s.h);
      * NULL: remote-server-not-found. Everything borrowed for the call. */

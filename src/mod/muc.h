@@ -22,6 +22,7 @@
 
 #include "core/module.h"
 #include "util/hmap.h"
+#include "xmpp/form.h"
 
 #define MUC_NS "http://jabber.org/protocol/muc"
 #define MUC_NS_USER "http://jabber.org/protocol/muc#user"
@@ -188,12 +189,6 @@ void muc_reserved_nick_iq(muc_room_t *r, tn_event_t *ev);
 int muc_voice_message(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from);
 
 /* ---- muc_admin.c ---- */
-/* Data forms: adds a field (type, label, value may be NULL); the value
- * of field var in a form (caller frees), or NULL. */
-tn_stanza_t *muc_form_field(tn_stanza_t *x, const char *var,
-                            const char *type, const char *label,
-                            const char *value);
-char *muc_form_value(const tn_stanza_t *x, const char *var);
 /* Sets bare's affiliation, saves the room and applies the change to its
  * present occupants (removal with 301/321, new role broadcast). */
 void muc_admin_set_aff(muc_room_t *r, const char *bare, muc_aff_t aff,

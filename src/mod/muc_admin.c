@@ -16,6 +16,7 @@
 #include "xml/element.h"
 #include "xml/ns.h"
 #include "xmpp/error.h"
+#include "xmpp/form.h"
 
 #define MUC_FORM_CONFIG "http://jabber.org/protocol/muc#roomconfig"
 #define MUC_FORM_INFO "http://jabber.org/protocol/muc#roominfo"
@@ -38,46 +39,6 @@ void muc_config_release(muc_config_t *c)
     c->name = c->desc = c->password = NULL;
 }
 
-/* ---- data forms --------------------------------------------------------- */
-
-tn_stanza_t *muc_form_field(tn_stanza_t *x, const char *var,
-                            const char *type, const char *label,
-                            const char *value)
-{
-    tn_stanza_t *f = tn_stanza_add_child(x, "field", NULL);
-    tn_stanza_set_attr(f, "var", var);
-    if (type)
-        tn_stanza_set_attr(f, "type", type);
-    if (label)
-        tn_stanza_set_attr(f, "label", label);
-    if (value) {
-        tn_stanza_t *v = tn_stanza_add_child(f, "value", NULL);
-        tn_stanza_add_text(v, value, strlen(value));
-    }
-    return f;
-}
-
-static void form_option(tn_stanza_t *f, const char *label, const char *value)
-{
-    tn_stanza_t *o = tn_stanza_add_child(f, "option", NULL);
-    tn_stanza_set_attr(o, "label", label);
-    tn_stanza_t *v = tn_stanza_add_child(o, "value", NULL);
-    tn_stanza_add_text(v, value, strlen(value));
-}
-
-char *muc_form_value(const tn_stanza_t *x, const char *var)
-{
-    for (size_t i = 0; i < x->nkids; i++) {
-        tn_stanza_t *f = x->kids[i];
-        if (!f->name || strcmp(f->name, "field") != 0)
-            continue;
-        const char *v = tn_stanza_attr(f, "var");
-        if (v && strcmp(v, var) == 0)
-            return tn_stanza_child_text(f, "value", TN_NS_DATA);
-    }
-    return NULL;
-}
-
 static const char *pm_names[] = {"none", "moderators", "participants",
                                  "anyone"};
 
@@ -88,50 +49,50 @@ static tn_stanza_t *config_form(const muc_room_t *r)
     tn_stanza_set_attr(x, "type", "form");
     tn_stanza_t *t = tn_stanza_add_child(x, "title", NULL);
     tn_stanza_add_text(t, "Room configuration", 18);
-    muc_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_CONFIG);
-    muc_form_field(x, "muc#roomconfig_roomname", "text-single", "Name",
+    tn_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_CONFIG);
+    tn_form_field(x, "muc#roomconfig_roomname", "text-single", "Name",
                    c->name);
-    muc_form_field(x, "muc#roomconfig_roomdesc", "text-single", "Description",
+    tn_form_field(x, "muc#roomconfig_roomdesc", "text-single", "Description",
                    c->desc);
-    muc_form_field(x, "muc#roomconfig_persistentroom", "boolean",
+    tn_form_field(x, "muc#roomconfig_persistentroom", "boolean",
                    "Persistent", c->persistent ? "1" : "0");
-    muc_form_field(x, "muc#roomconfig_publicroom", "boolean",
+    tn_form_field(x, "muc#roomconfig_publicroom", "boolean",
                    "Listed in the directory", c->public_ ? "1" : "0");
-    muc_form_field(x, "muc#roomconfig_membersonly", "boolean", "Members only",
+    tn_form_field(x, "muc#roomconfig_membersonly", "boolean", "Members only",
                    c->members_only ? "1" : "0");
-    muc_form_field(x, "muc#roomconfig_moderatedroom", "boolean", "Moderated",
+    tn_form_field(x, "muc#roomconfig_moderatedroom", "boolean", "Moderated",
                    c->moderated ? "1" : "0");
-    muc_form_field(x, "muc#roomconfig_passwordprotectedroom", "boolean",
+    tn_form_field(x, "muc#roomconfig_passwordprotectedroom", "boolean",
                    "Password protected", c->password_protected ? "1" : "0");
-    muc_form_field(x, "muc#roomconfig_roomsecret", "text-private", "Password",
+    tn_form_field(x, "muc#roomconfig_roomsecret", "text-private", "Password",
                    c->password);
     char buf[16];
     snprintf(buf, sizeof buf, "%d", c->max_users);
-    tn_stanza_t *f = muc_form_field(x, "muc#roomconfig_maxusers", "list-single",
+    tn_stanza_t *f = tn_form_field(x, "muc#roomconfig_maxusers", "list-single",
                                     "Maximum occupants",
                                     c->max_users ? buf : "none");
     static const char *const maxes[] = {"10", "20", "30", "50", "100",
                                         "200", "500", "1000"};
-    form_option(f, "no limit", "none");
+    tn_form_option(f, "no limit", "none");
     for (size_t i = 0; i < sizeof maxes / sizeof *maxes; i++)
-        form_option(f, maxes[i], maxes[i]);
-    f = muc_form_field(x, "muc#roomconfig_whois", "list-single",
+        tn_form_option(f, maxes[i], maxes[i]);
+    f = tn_form_field(x, "muc#roomconfig_whois", "list-single",
                        "Who may see real JIDs",
                        c->whois_anyone ? "anyone" : "moderators");
-    form_option(f, "Moderators only", "moderators");
-    form_option(f, "Anyone", "anyone");
+    tn_form_option(f, "Moderators only", "moderators");
+    tn_form_option(f, "Anyone", "anyone");
     snprintf(buf, sizeof buf, "%d", c->history_len);
-    muc_form_field(x, "muc#maxhistoryfetch", "text-single",
+    tn_form_field(x, "muc#maxhistoryfetch", "text-single",
                    "Messages of history for new occupants", buf);
-    muc_form_field(x, "muc#roomconfig_allowinvites", "boolean",
+    tn_form_field(x, "muc#roomconfig_allowinvites", "boolean",
                    "Occupants may invite", c->allow_invites ? "1" : "0");
-    muc_form_field(x, "muc#roomconfig_changesubject", "boolean",
+    tn_form_field(x, "muc#roomconfig_changesubject", "boolean",
                    "Occupants may change the subject",
                    c->change_subject ? "1" : "0");
-    f = muc_form_field(x, "muc#roomconfig_allowpm", "list-single",
+    f = tn_form_field(x, "muc#roomconfig_allowpm", "list-single",
                        "Who may send private messages", pm_names[c->allow_pm]);
     for (int i = 3; i >= 0; i--)
-        form_option(f, pm_names[i], pm_names[i]);
+        tn_form_option(f, pm_names[i], pm_names[i]);
     return x;
 }
 
@@ -174,22 +135,22 @@ static int config_apply(muc_config_t *c, const tn_stanza_t *x, int max_hist)
                   &c->change_subject};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof bools / sizeof *bools; i++) {
-        char *v = muc_form_value(x, bools[i]);
+        char *v = tn_form_value(x, bools[i]);
         rc = parse_bool(v, dst[i]);
         tn_free(v);
     }
-    char *v = muc_form_value(x, "muc#roomconfig_maxusers");
+    char *v = tn_form_value(x, "muc#roomconfig_maxusers");
     if (rc == 0 && v)
         rc = strcmp(v, "none") == 0 ? (c->max_users = 0, 0)
                                     : parse_int(v, 1, 1000000, &c->max_users);
     tn_free(v);
-    v = muc_form_value(x, "muc#maxhistoryfetch");
+    v = tn_form_value(x, "muc#maxhistoryfetch");
     if (!v)
-        v = muc_form_value(x, "muc#roomconfig_historylength");
+        v = tn_form_value(x, "muc#roomconfig_historylength");
     if (rc == 0)
         rc = parse_int(v, 0, max_hist, &c->history_len);
     tn_free(v);
-    v = muc_form_value(x, "muc#roomconfig_whois");
+    v = tn_form_value(x, "muc#roomconfig_whois");
     if (rc == 0 && v) {
         if (strcmp(v, "anyone") == 0)
             c->whois_anyone = 1;
@@ -199,7 +160,7 @@ static int config_apply(muc_config_t *c, const tn_stanza_t *x, int max_hist)
             rc = -1;
     }
     tn_free(v);
-    v = muc_form_value(x, "muc#roomconfig_allowpm");
+    v = tn_form_value(x, "muc#roomconfig_allowpm");
     if (rc == 0 && v) {
         int found = 0;
         for (int i = 0; i < 4; i++)
@@ -216,7 +177,7 @@ static int config_apply(muc_config_t *c, const tn_stanza_t *x, int max_hist)
                                        "muc#roomconfig_roomsecret"};
     char **sdst[] = {&c->name, &c->desc, &c->password};
     for (size_t i = 0; rc == 0 && i < 3; i++) {
-        v = muc_form_value(x, strs[i]);
+        v = tn_form_value(x, strs[i]);
         if (v) {
             tn_free(*sdst[i]);
             *sdst[i] = *v ? v : NULL;
@@ -325,15 +286,15 @@ void muc_room_disco_info(muc_room_t *r, tn_stanza_t *q)
                            features[i]);
     tn_stanza_t *x = tn_stanza_add_child(q, "x", TN_NS_DATA);
     tn_stanza_set_attr(x, "type", "result");
-    muc_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_INFO);
-    muc_form_field(x, "muc#roominfo_description", NULL, "Description",
+    tn_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_FORM_INFO);
+    tn_form_field(x, "muc#roominfo_description", NULL, "Description",
                    c->desc ? c->desc : "");
     char buf[24];
     snprintf(buf, sizeof buf, "%zu", r->nocc);
-    muc_form_field(x, "muc#roominfo_occupants", NULL, "Occupants", buf);
-    muc_form_field(x, "muc#roominfo_subject", NULL, "Subject",
+    tn_form_field(x, "muc#roominfo_occupants", NULL, "Occupants", buf);
+    tn_form_field(x, "muc#roominfo_subject", NULL, "Subject",
                    r->subject ? r->subject : "");
-    muc_form_field(x, "muc#roomconfig_changesubject", "boolean", NULL,
+    tn_form_field(x, "muc#roomconfig_changesubject", "boolean", NULL,
                    c->change_subject ? "1" : "0");
 }
 

@@ -69,8 +69,8 @@ static void reg_form(const muc_room_t *r, tn_stanza_t *q, const char *nick)
     char *title = tn_sprintf("Registration with %s", r->jid);
     tn_stanza_add_text(t, title, strlen(title));
     tn_free(title);
-    muc_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_NS_REGISTER);
-    tn_stanza_t *f = muc_form_field(x, "muc#register_roomnick",
+    tn_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_NS_REGISTER);
+    tn_stanza_t *f = tn_form_field(x, "muc#register_roomnick",
                                     "text-single", "Desired nickname", nick);
     tn_stanza_add_child(f, "required", NULL);
 }
@@ -114,11 +114,11 @@ static void reg_set(muc_room_t *r, tn_event_t *ev, const tn_stanza_t *q,
     const char *xtype = x ? tn_stanza_attr(x, "type") : NULL;
     if (xtype && strcmp(xtype, "cancel") == 0)
         return tn_reply_result(ev);
-    char *ft = x ? muc_form_value(x, "FORM_TYPE") : NULL;
+    char *ft = x ? tn_form_value(x, "FORM_TYPE") : NULL;
     int ok = xtype && strcmp(xtype, "submit") == 0 && ft &&
              strcmp(ft, MUC_NS_REGISTER) == 0;
     tn_free(ft);
-    char *given = ok ? muc_form_value(x, "muc#register_roomnick") : NULL;
+    char *given = ok ? tn_form_value(x, "muc#register_roomnick") : NULL;
     char *nick = reg_canon_nick(given);
     tn_free(given);
     if (!nick)
@@ -198,13 +198,13 @@ static void voice_forward(muc_room_t *r, muc_occ_t *occ)
     tn_stanza_set_attr(x, "type", "form");
     tn_stanza_t *t = tn_stanza_add_child(x, "title", NULL);
     tn_stanza_add_text(t, "Voice request", 13);
-    muc_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_NS_REQUEST);
-    muc_form_field(x, "muc#role", "text-single", "Requested role",
+    tn_form_field(x, "FORM_TYPE", "hidden", NULL, MUC_NS_REQUEST);
+    tn_form_field(x, "muc#role", "text-single", "Requested role",
                    "participant");
-    muc_form_field(x, "muc#jid", "jid-single", "User ID", occ->jid);
-    muc_form_field(x, "muc#roomnick", "text-single", "Room Nickname",
+    tn_form_field(x, "muc#jid", "jid-single", "User ID", occ->jid);
+    tn_form_field(x, "muc#roomnick", "text-single", "Room Nickname",
                    occ->nick);
-    muc_form_field(x, "muc#request_allow", "boolean",
+    tn_form_field(x, "muc#request_allow", "boolean",
                    "Grant voice to this person?", "false");
     size_t n = 0, it;
     for (tn_hmap_entry_t *e = tn_hmap_first(&r->by_nick, &it); e;
@@ -223,7 +223,7 @@ static void voice_forward(muc_room_t *r, muc_occ_t *occ)
 static void voice_request(muc_room_t *r, muc_occ_t *occ, tn_stanza_t *st,
                           const tn_stanza_t *x)
 {
-    char *role = muc_form_value(x, "muc#role");
+    char *role = tn_form_value(x, "muc#role");
     int participant = role && strcmp(role, "participant") == 0;
     tn_free(role);
     if (!participant)
@@ -242,7 +242,7 @@ static void voice_answer(muc_room_t *r, muc_occ_t *mod, tn_stanza_t *st,
 {
     if (mod->role != MUC_ROLE_MODERATOR)
         return voice_error(r, st, TN_ERR_AUTH, "forbidden");
-    char *nick = muc_form_value(x, "muc#roomnick");
+    char *nick = tn_form_value(x, "muc#roomnick");
     muc_occ_t *occ = nick ? tn_hmap_get(&r->by_nick, nick) : NULL;
     tn_free(nick);
     if (!occ)
@@ -259,7 +259,7 @@ static void voice_answer(muc_room_t *r, muc_occ_t *mod, tn_stanza_t *st,
 int muc_voice_message(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from)
 {
     const tn_stanza_t *x = tn_stanza_child(st, "x", TN_NS_DATA);
-    char *ft = x ? muc_form_value(x, "FORM_TYPE") : NULL;
+    char *ft = x ? tn_form_value(x, "FORM_TYPE") : NULL;
     int ours = ft && strcmp(ft, MUC_NS_REQUEST) == 0;
     tn_free(ft);
     if (!ours)
@@ -272,7 +272,7 @@ int muc_voice_message(muc_room_t *r, tn_stanza_t *st, const tn_jid_t *from)
         if (!xtype || strcmp(xtype, "cancel") != 0)
             voice_error(r, st, TN_ERR_MODIFY, "bad-request");
     } else {
-        char *allow = muc_form_value(x, "muc#request_allow");
+        char *allow = tn_form_value(x, "muc#request_allow");
         if (allow)
             voice_answer(r, occ, st, x, allow);
         else
