@@ -30,6 +30,7 @@ typedef struct modreg_hook {
 
 typedef struct modreg_ident {
     const char *category, *type, *name;
+    int target; /* TN_TO_HOST or TN_TO_BARE */
 } modreg_ident_t;
 
 struct tn_module {
@@ -170,7 +171,16 @@ void tn_module_identity(tn_module_t *m, const char *category,
                         const char *type, const char *name)
 {
     m->idents = tn_realloc(m->idents, (m->nidents + 1) * sizeof *m->idents);
-    m->idents[m->nidents++] = (modreg_ident_t){category, type, name};
+    m->idents[m->nidents++] = (modreg_ident_t){category, type, name,
+                                               TN_TO_HOST};
+}
+
+void tn_module_account_identity(tn_module_t *m, const char *category,
+                                const char *type, const char *name)
+{
+    m->idents = tn_realloc(m->idents, (m->nidents + 1) * sizeof *m->idents);
+    m->idents[m->nidents++] = (modreg_ident_t){category, type, name,
+                                               TN_TO_BARE};
 }
 
 void tn_module_iq(tn_module_t *m, int types, int targets, const char *ns,
@@ -310,10 +320,10 @@ void tn_modules_disco_info(tn_server_t *srv, int target, tn_stanza_t *query)
     tn_modreg_t *r = srv->modreg;
     for (size_t i = 0; i < r->nmods; i++) {
         tn_module_t *m = &r->mods[i];
-        /* Identities describe the server; an account's are its own. */
-        if (target != TN_TO_HOST)
-            continue;
+        /* Identities describe the server, or else every account (PEP). */
         for (size_t k = 0; k < m->nidents; k++) {
+            if (m->idents[k].target != target)
+                continue;
             tn_stanza_t *id = tn_stanza_add_child(query, "identity", NULL);
             tn_stanza_set_attr(id, "category", m->idents[k].category);
             tn_stanza_set_attr(id, "type", m->idents[k].type);

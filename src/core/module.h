@@ -83,6 +83,10 @@ extern const tn_module_def_t *const tn_modules[];
 void tn_module_feature(tn_module_t *m, const char *var);
 void tn_module_identity(tn_module_t *m, const char *category,
                         const char *type, const char *name);
+/* An identity of every account (disco#info to a bare JID, after
+ * account/registered), e.g. pubsub/pep. */
+void tn_module_account_identity(tn_module_t *m, const char *category,
+                                const char *type, const char *name);
 void tn_module_iq(tn_module_t *m, int types, int targets, const char *ns,
                   const char *elem, tn_handler_cb cb, int prio);
 /* Adds an XEP-0128 extended information form (an <x xmlns='jabber:x:data'
