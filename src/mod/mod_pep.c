@@ -69,7 +69,7 @@ static void pep_release(pep_entry_t *e)
     entry_free(e);
 }
 
-static void pep_loaded(void *ud, ps_service_t *svc, int status)
+static void pep_store_loaded(void *ud, ps_service_t *svc, int status)
 {
     pep_entry_t *e = ud;
     (void)svc;
@@ -133,7 +133,7 @@ static pep_entry_t *pep_use(const char *owner, pep_ready_cb cb, void *ud)
         tn_jid_release(&j);
         tn_hmap_put(&pep_services, owner, e);
         e->waiting = TN_NEW(pep_wait_t); /* marks "loading" */
-        if (ps_store_load(e->svc, pep_loaded, e) < 0) {
+        if (ps_store_load(e->svc, pep_store_loaded, e) < 0) {
             tn_hmap_del(&pep_services, owner);
             entry_free(e);
             cb(ud, NULL);
@@ -205,6 +205,113 @@ static tn_verdict_t pep_on_disco(tn_event_t *ev)
             return TN_PASS;
     }
     return pep_on_iq(ev);
+}
+
+/* ---- the server's own use ------------------------------------------------ */
+
+typedef struct pep_with_ctx {
+    char *owner;
+    pep_svc_cb cb;
+    void *ud;
+} pep_with_ctx_t;
+
+static void pep_with_ready(void *ud, ps_service_t *svc)
+{
+    pep_with_ctx_t *w = ud;
+    pep_entry_t *e = svc ? tn_hmap_get(&pep_services, w->owner) : NULL;
+    w->cb(w->ud, svc);
+    if (e)
+        pep_release(e);
+    tn_free(w->owner);
+    tn_free(w);
+}
+
+void pep_with(const char *owner, pep_svc_cb cb, void *ud)
+{
+    if (!pep_srv) {
+        cb(ud, NULL);
+        return;
+    }
+    pep_with_ctx_t *w = TN_NEW(pep_with_ctx_t);
+    w->owner = tn_strdup(owner);
+    w->cb = cb;
+    w->ud = ud;
+    pep_use(owner, pep_with_ready, w);
+}
+
+ps_service_t *pep_loaded(const char *owner)
+{
+    pep_entry_t *e = pep_srv ? tn_hmap_get(&pep_services, owner) : NULL;
+    return e && !e->waiting ? e->svc : NULL;
+}
+
+static void pep_noop(void *ud, ps_service_t *svc)
+{
+    (void)ud;
+    (void)svc;
+}
+
+void pep_preload(const char *owner)
+{
+    pep_with(owner, pep_noop, NULL);
+}
+
+typedef struct pep_run_ctx {
+    tn_stanza_t *iq;
+    tn_jid_t from;
+    char *owner;
+    pep_done_cb done;
+    void *ud;
+} pep_run_ctx_t;
+
+static void pep_run_done(ps_req_t *r)
+{
+    pep_run_ctx_t *c = r->ud;
+    if (c->done)
+        c->done(c->ud, r->failed);
+    pep_entry_t *e = tn_hmap_get(&pep_services, c->owner);
+    tn_free(c->owner);
+    tn_free(c);
+    if (e)
+        pep_release(e);
+}
+
+static void pep_run_ready(void *ud, ps_service_t *svc)
+{
+    pep_run_ctx_t *c = ud;
+    if (!svc) {
+        if (c->done)
+            c->done(c->ud, "internal-server-error");
+        tn_free(c->owner);
+    } else {
+        ps_req_t *r = ps_req_new(pep_srv, svc, c->iq, &c->from);
+        r->quiet = 1;
+        r->done = pep_run_done;
+        r->ud = c;
+        tn_stanza_unref(c->iq);
+        tn_jid_release(&c->from);
+        ps_handle_iq(r);
+        return;
+    }
+    tn_stanza_unref(c->iq);
+    tn_jid_release(&c->from);
+    tn_free(c);
+}
+
+void pep_run(const char *owner, tn_stanza_t *iq, pep_done_cb done, void *ud)
+{
+    pep_run_ctx_t *c = TN_NEW(pep_run_ctx_t);
+    if (!pep_srv || tn_jid_parse(owner, &c->from) < 0) {
+        tn_free(c);
+        if (done)
+            done(ud, "internal-server-error");
+        return;
+    }
+    c->iq = tn_stanza_ref(iq);
+    c->owner = tn_strdup(owner);
+    c->done = done;
+    c->ud = ud;
+    pep_use(owner, pep_run_ready, c);
 }
 
 /* ---- notifications ------------------------------------------------------- */

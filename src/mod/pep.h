@@ -27,6 +27,21 @@ void pep_caps_interested(const char *owner, const char *node,
 int pep_caps_wants(const char *owner, const char *full, const char *node);
 
 /* ---- mod_pep.c ---- */
+/* Runs cb with owner's PEP service (NULL when it cannot be read or PEP is
+ * not loaded), now or once loaded. svc is valid during the call only. */
+typedef void (*pep_svc_cb)(void *ud, ps_service_t *svc);
+void pep_with(const char *owner, pep_svc_cb cb, void *ud);
+/* The service when it is in memory now, else NULL (starts no load). */
+ps_service_t *pep_loaded(const char *owner);
+/* Loads owner's service now, so that it is in memory for its sessions
+ * (kept while the account has one). */
+void pep_preload(const char *owner);
+/* Runs the pubsub request iq (a set or get from owner's bare JID, with a
+ * pubsub payload) on owner's service as the owner would, with every
+ * notification, but without sending replies: the server's own
+ * conversions. done (may be NULL) gets the error condition or NULL. */
+typedef void (*pep_done_cb)(void *ud, const char *failed);
+void pep_run(const char *owner, tn_stanza_t *iq, pep_done_cb done, void *ud);
 /* Sends full the last item of every node of owner it is interested in
  * (caps known now). */
 void pep_send_last_items(const char *owner, const char *full);

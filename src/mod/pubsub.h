@@ -219,6 +219,8 @@ typedef struct ps_req {
      * (PEP); NULL: nodes are created only by <create/>. */
     void (*done)(struct ps_req *r);
     void *ud;
+    int quiet;          /* a server-side request: no replies routed */
+    const char *failed; /* the error condition it ended with, or NULL */
 } ps_req_t;
 
 /* Handles an IQ get/set in the pubsub, pubsub#owner, disco#info or
@@ -238,6 +240,14 @@ void ps_disco_features(const ps_service_t *svc, tn_stanza_t *query);
 /* The features both services advertise (NULL-terminated, without the
  * "http://jabber.org/protocol/pubsub#" prefix). */
 extern const char *const ps_features[];
+
+/* Listeners told of changes to PEP nodes (the conversions of XEP-0398
+ * and XEP-0411/0402): after an item was published (it set), retracted
+ * (it NULL, id set) or the node purged or deleted (both NULL). At most
+ * PS_MAX_LISTENERS. */
+#define PS_MAX_LISTENERS 4
+typedef void (*ps_change_cb)(ps_node_t *n, const ps_item_t *it, const char *id);
+void ps_listen(ps_change_cb cb);
 
 /* ---- pubsub_notify.c ---- */
 /* Hooks a service may set: extra recipients (PEP: contacts interested by

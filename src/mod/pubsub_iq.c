@@ -124,9 +124,28 @@ static tn_stanza_t *result_new(ps_req_t *r)
     return res;
 }
 
+static ps_change_cb ps_listeners[PS_MAX_LISTENERS];
+
+void ps_listen(ps_change_cb cb)
+{
+    for (size_t i = 0; i < PS_MAX_LISTENERS; i++)
+        if (!ps_listeners[i] || ps_listeners[i] == cb) {
+            ps_listeners[i] = cb;
+            return;
+        }
+}
+
+static void changed(ps_node_t *n, const ps_item_t *it, const char *id)
+{
+    for (size_t i = 0; n->svc->pep && i < PS_MAX_LISTENERS; i++)
+        if (ps_listeners[i])
+            ps_listeners[i](n, it, id);
+}
+
 static void reply(ps_req_t *r, tn_stanza_t *res)
 {
-    tn_route(r->srv, res, NULL);
+    if (!r->quiet)
+        tn_route(r->srv, res, NULL);
     tn_stanza_unref(res);
 }
 
@@ -140,9 +159,13 @@ static void reply_empty(ps_req_t *r)
 static void reply_error(ps_req_t *r, const char *type, const char *cond,
                         const char *app, const char *feature)
 {
-    tn_stanza_t *e = tn_error_reply(r->iq, type, cond, NULL);
-    if (!e)
+    r->failed = cond;
+    tn_stanza_t *e = r->quiet ? NULL : tn_error_reply(r->iq, type, cond, NULL);
+    if (!e) {
+        tn_log(TN_LOG_DEBUG, "pubsub: %s on %s: %s%s%s", r->from.full,
+               r->svc->jid, cond, app ? "/" : "", app ? app : "");
         return;
+    }
     tn_stanza_t *err = tn_stanza_child(e, "error", NULL);
     if (err && app) {
         tn_stanza_t *a = tn_stanza_add_child(err, app, PS_NS_ERRORS);
@@ -388,6 +411,7 @@ static int h_publish(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
     reply(r, res);
     tn_free(gen);
     ps_notify_items(n, it);
+    changed(n, it, it->id);
     return 0;
 }
 
@@ -422,6 +446,7 @@ static int h_retract(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
     reply_empty(r);
     if (tell)
         ps_notify_retract(n, rid);
+    changed(n, NULL, rid);
     tn_free(rid);
     return 0;
 }
@@ -887,6 +912,7 @@ static int h_delete(ps_req_t *r, tn_stanza_t *el)
         ps_notify_delete(n, uri);
     ps_store_node_del(n);
     tn_hmap_del(&r->svc->nodes, n->name);
+    changed(n, NULL, NULL); /* n is no longer in the service */
     tn_log(TN_LOG_DEBUG, "pubsub: %s deleted node %s on %s", r->from.bare,
            n->name, r->svc->jid);
     ps_node_free(n);
@@ -906,6 +932,7 @@ static int h_purge(ps_req_t *r, tn_stanza_t *el)
     reply_empty(r);
     if (n->cfg.notify_retract)
         ps_notify_purge(n);
+    changed(n, NULL, NULL);
     return 0;
 }
 
@@ -1039,7 +1066,8 @@ static int h_owner_affs(ps_req_t *r, tn_stanza_t *el, int set)
             owners++;
     }
     if (!n->svc->pep && owners == 0) {
-        reply_error(r, "cancel", "not-acceptable", NULL, NULL);
+        /* 8.9.2.4: the last owner cannot go. */
+        reply_error(r, "modify", "not-acceptable", NULL, NULL);
         return 0;
     }
     for (size_t i = 0; i < el->nkids; i++) {
@@ -1195,20 +1223,28 @@ static int dispatch(ps_req_t *r)
         if (strcmp(a, "affiliations") == 0)
             return h_owner_affs(r, el, set);
     } else if (set) {
+        /* What may follow the action: configure after create, options
+         * after subscribe, publish-options after publish. */
+        if (extra && !((strcmp(a, "create") == 0 &&
+                        strcmp(extra->name, "configure") == 0) ||
+                       (strcmp(a, "subscribe") == 0 &&
+                        strcmp(extra->name, "options") == 0) ||
+                       strcmp(a, "publish") == 0)) {
+            reply_error(r, "modify", "bad-request", NULL, NULL);
+            return 0;
+        }
         if (strcmp(a, "create") == 0)
             return h_create(r, el, extra);
         if (strcmp(a, "publish") == 0)
             return h_publish(r, el, extra);
-        if (!extra || strcmp(a, "subscribe") == 0) {
-            if (strcmp(a, "retract") == 0)
-                return h_retract(r, el, extra);
-            if (strcmp(a, "subscribe") == 0)
-                return h_subscribe(r, el, extra);
-            if (strcmp(a, "unsubscribe") == 0)
-                return h_unsubscribe(r, el, extra);
-            if (strcmp(a, "options") == 0)
-                return h_options(r, el, 1);
-        }
+        if (strcmp(a, "retract") == 0)
+            return h_retract(r, el, extra);
+        if (strcmp(a, "subscribe") == 0)
+            return h_subscribe(r, el, extra);
+        if (strcmp(a, "unsubscribe") == 0)
+            return h_unsubscribe(r, el, extra);
+        if (strcmp(a, "options") == 0)
+            return h_options(r, el, 1);
     } else {
         if (strcmp(a, "items") == 0)
             return h_items(r, el, extra);
