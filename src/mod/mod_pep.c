@@ -7,8 +7,9 @@
  *     presence, one item, last item on subscription and presence) or the
  *     publish-options given.
  *   - Loading: an account's service is read from the store when first
- *     needed and kept while the account has a session or something is
- *     being done with it; requests wait for the load, in order.
+ *     needed and kept while the account has a session (and nodes) or
+ *     something is being done with it; requests wait for the load, in
+ *     order.
  *   - Notifications go to explicit subscribers and to every resource that
  *     wants the node by its XEP-0115 caps (pep_caps.c): the owner's own
  *     and those of contacts with a presence subscription to the owner
@@ -63,7 +64,9 @@ static void pep_release(pep_entry_t *e)
 {
     if (--e->busy > 0 || !e->svc)
         return;
-    if (pep_srv && tn_sessions_user(pep_srv, e->bare))
+    /* Kept for an account online, unless it has no nodes: then there is
+     * nothing to keep, and the next use reads the store again. */
+    if (pep_srv && tn_sessions_user(pep_srv, e->bare) && e->svc->nodes.count)
         return;
     tn_hmap_del(&pep_services, e->bare);
     entry_free(e);

@@ -45,6 +45,7 @@ static const char full_example[] =
     "      auth_ip_failures: 0, auth_ip_window: 600}\n"
     "modules: [ping, disco, version]\n"
     "muc: {host: Rooms.Example.ORG}\n"
+    "pubsub: {host: PubSub.Example.ORG}\n"
     "http: {origins: ['https://app.example.org'], trusted_proxies: "
     "['10.0.0.1', '::1'],\n"
     "       max_request_size: 128K, request_timeout: 10,\n"
@@ -113,6 +114,7 @@ static void test_full_example(void **state)
     assert_int_equal(cfg.auth_ip_window, 600);
     assert_int_equal(cfg.nmodules, 3);
     assert_string_equal(cfg.muc_host, "rooms.example.org");
+    assert_string_equal(cfg.pubsub_host, "pubsub.example.org");
     assert_string_equal(cfg.modules[0], "ping");
     assert_string_equal(cfg.modules[1], "disco");
     assert_string_equal(cfg.modules[2], "version");
@@ -147,6 +149,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.require_tls, 1);
     assert_int_equal(cfg.tls_compact, 1);
     assert_null(cfg.muc_host);
+    assert_null(cfg.pubsub_host);
     assert_int_equal(cfg.max_stanza_size, 262144);
     assert_int_equal(cfg.max_preauth_stanza, 10240);
     assert_int_equal(cfg.preauth_timeout, 30);
@@ -481,6 +484,14 @@ static const struct err_case err_cases[] = {
     {MINIMAL "muc: {host: Example.org}\n",
      "t.yaml:4: key 'muc.host': 'example.org' is also one of the hosts"},
     {MINIMAL "muc: {room: x}\n", "t.yaml:4: key 'muc.room': unknown key"},
+    {MINIMAL "pubsub: {host: 'a b'}\n",
+     "t.yaml:4: key 'pubsub.host': 'a b' is not a valid domain name"},
+    {MINIMAL "pubsub: {host: Example.org}\n",
+     "t.yaml:4: key 'pubsub.host': 'example.org' is also one of the hosts"},
+    {MINIMAL "muc: {host: x.org}\npubsub: {host: x.org}\n",
+     "t.yaml:5: key 'pubsub.host': 'x.org' is also the muc host"},
+    {MINIMAL "pubsub: {node: x}\n",
+     "t.yaml:4: key 'pubsub.node': unknown key"},
     {HOSTS "tls: {cert: c.pem, key: k.pem, compact: 2}\n" LISTEN,
      "t.yaml:2: key 'tls.compact': expected true or false"},
     {MINIMAL "storage: {backend: postgres}\n",
