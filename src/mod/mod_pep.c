@@ -18,8 +18,9 @@
  *     was resolved) it gets the last item of each node it wants whose
  *     send_last_published_item is on_sub_and_presence.
  *
- * Options: modules: {pep: {max_items: 1000}}: the bound of
- * pubsub#max_items ('max' means it). */
+ * Options: modules: {pep: {max_items: 1000, max_nodes: 256}}: the bound
+ * of pubsub#max_items ('max' means it) and of an account's nodes (0: no
+ * bound; beyond it, not-allowed). */
 #include <stdint.h>
 #include <string.h>
 
@@ -48,7 +49,7 @@ typedef struct pep_entry {
 
 static tn_server_t *pep_srv;
 static tn_hmap_t pep_services; /* bare JID -> pep_entry_t* */
-static long long pep_max_items;
+static long long pep_max_items, pep_max_nodes;
 static char **pep_feature_vars; /* owned: what the account advertises */
 
 static void entry_free(pep_entry_t *e)
@@ -133,6 +134,7 @@ static pep_entry_t *pep_use(const char *owner, pep_ready_cb cb, void *ud)
         e->bare = tn_strdup(owner);
         e->svc = ps_service_new(pep_srv, owner, j.domain, j.node, 1,
                                 (int)pep_max_items);
+        e->svc->max_nodes = (int)pep_max_nodes;
         tn_jid_release(&j);
         tn_hmap_put(&pep_services, owner, e);
         e->waiting = TN_NEW(pep_wait_t); /* marks "loading" */
@@ -489,12 +491,44 @@ static void pep_presence(const char *owner, const tn_stanza_t *st,
     pep_caps_presence(owner, full, node, ver, 0);
 }
 
-/* A contact's presence arriving for the account (to its bare JID). */
+typedef struct pep_pres {
+    char *owner, *full, *contact; /* owned */
+    tn_stanza_t *st;              /* owned ref */
+} pep_pres_t;
+
+static void pep_pres_roster(void *ud, tn_roster_t *r)
+{
+    pep_pres_t *p = ud;
+    tn_roster_item_t *i = r ? tn_roster_find(r, p->contact) : NULL;
+    if (pep_srv && i && !i->hidden && tn_sub_has_from(i->sub))
+        pep_presence(p->owner, p->st, p->full);
+    tn_free(p->owner);
+    tn_free(p->full);
+    tn_free(p->contact);
+    tn_stanza_unref(p->st);
+    tn_free(p);
+}
+
+/* A contact's presence arriving for the account (to its bare JID). Only
+ * contacts subscribed to the account's presence count (XEP-0163 4): a
+ * stranger's presence leaves no trace here. */
 static tn_verdict_t pep_on_presence_in(tn_event_t *ev)
 {
-    if (ev->to && !ev->to->resource && ev->from && ev->from->resource &&
-        ev->from->node)
+    if (!ev->to || ev->to->resource || !ev->from || !ev->from->resource ||
+        !ev->from->node)
+        return TN_PASS;
+    const char *type = tn_stanza_attr(ev->stanza, "type");
+    if (type) {
+        /* Leaving needs no check. */
         pep_presence(ev->to->bare, ev->stanza, ev->from->full);
+        return TN_PASS;
+    }
+    pep_pres_t *p = TN_NEW(pep_pres_t);
+    p->owner = tn_strdup(ev->to->bare);
+    p->full = tn_strdup(ev->from->full);
+    p->contact = tn_strdup(ev->from->bare);
+    p->st = tn_stanza_ref(ev->stanza);
+    tn_roster_use(ev->srv, ev->to->domain, ev->to->node, pep_pres_roster, p);
     return TN_PASS;
 }
 

@@ -9,8 +9,9 @@
  * service is read from the store at start; stanzas arriving before that
  * finished wait, in order.
  *
- * Options: modules: {pubsub: {max_items: 1000}} -- the bound of
- * pubsub#max_items ('max' means it). */
+ * Options: modules: {pubsub: {max_items: 1000, max_nodes_per_user: 100}}
+ * -- the bound of pubsub#max_items ('max' means it), and how many nodes
+ * one user may own (0: no bound; then not-allowed). */
 #include <string.h>
 
 #include "core/router.h"
@@ -149,8 +150,10 @@ static void pubsub_loaded(void *ud, ps_service_t *svc, int status)
 static int pubsub_load(tn_module_t *m)
 {
     tn_server_t *srv = tn_module_server(m);
-    long long max_items;
-    if (tn_module_opt_int(m, "max_items", 1000, 1, 100000, &max_items) < 0)
+    long long max_items, max_nodes;
+    if (tn_module_opt_int(m, "max_items", 1000, 1, 100000, &max_items) < 0 ||
+        tn_module_opt_int(m, "max_nodes_per_user", 100, 0, 1000000,
+                          &max_nodes) < 0)
         return TN_EINVAL;
     char *host = srv->cfg->pubsub_host
                      ? tn_strdup(srv->cfg->pubsub_host)
@@ -158,6 +161,7 @@ static int pubsub_load(tn_module_t *m)
     pubsub_mod_t *pm = TN_NEW(pubsub_mod_t);
     pm->svc =
         ps_service_new(srv, host, host, PS_SERVICE_USER, 0, (int)max_items);
+    pm->svc->max_nodes = (int)max_nodes;
     tn_free(host);
     pubsub = pm;
     tn_router_service(srv, pm->svc->jid, pubsub_route, pm);

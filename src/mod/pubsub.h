@@ -130,6 +130,8 @@ struct ps_service {
     char *host, *user; /* owned store coordinates */
     int pep;           /* an account's PEP service */
     int max_items;     /* bound for pubsub#max_items ('max') */
+    int max_nodes;     /* nodes one entity may own here (PEP: in all);
+                          0: no bound */
     tn_hmap_t nodes;   /* name -> ps_node_t* (owned) */
 };
 

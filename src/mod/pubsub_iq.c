@@ -257,6 +257,29 @@ static int may_create(const ps_req_t *r)
     return r->from.node && tn_config_is_host(r->srv->cfg, r->from.domain);
 }
 
+/* The per-owner node bound: 1 (and answered) when from may not create
+ * another node. */
+static int over_node_limit(ps_req_t *r)
+{
+    ps_service_t *svc = r->svc;
+    if (!svc->max_nodes)
+        return 0;
+    size_t owned = 0, it;
+    if (svc->pep) {
+        owned = svc->nodes.count;
+    } else {
+        for (tn_hmap_entry_t *e = tn_hmap_first(&svc->nodes, &it); e;
+             e = tn_hmap_next(&svc->nodes, e, &it))
+            owned += ps_node_aff(e->value, r->from.bare) == PS_AFF_OWNER;
+    }
+    if (owned < (size_t)svc->max_nodes)
+        return 0;
+    tn_log(TN_LOG_INFO, "pubsub: %s owns %zu node(s) on %s: no more",
+           r->from.bare, owned, svc->jid);
+    reply_error(r, "cancel", "not-allowed", NULL, NULL);
+    return 1;
+}
+
 static ps_node_t *create_node(ps_req_t *r, const char *name,
                               const ps_config_t *cfg)
 {
@@ -287,6 +310,10 @@ static int h_create(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
         name = gen = tn_random_id(16);
     if (tn_hmap_get(&r->svc->nodes, name)) {
         reply_error(r, "cancel", "conflict", NULL, NULL);
+        tn_free(gen);
+        return 0;
+    }
+    if (over_node_limit(r)) {
         tn_free(gen);
         return 0;
     }
@@ -365,6 +392,8 @@ static int h_publish(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
             reply_error(r, "auth", "forbidden", NULL, NULL);
             return 0;
         }
+        if (over_node_limit(r))
+            return 0;
         ps_config_t cfg;
         ps_config_defaults(r->svc, &cfg);
         const char *bad = NULL;

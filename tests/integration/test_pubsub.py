@@ -301,6 +301,20 @@ def test_max_items_max_is_the_module_bound(make_server, clients):
     assert item_ids(a, node) == ['i6', 'i5', 'i4', 'i3']
 
 
+def test_nodes_per_user_bound(make_server, clients):
+    s = make_server(modules={'pubsub': {'max_nodes_per_user': 2}}).start()
+    a, b = clients(srv=s), clients(srv=s)
+    first, second = new_node(), new_node()
+    create_ok(a, first)
+    create_ok(a, second)
+    assert_error(create(a, new_node()), 'cancel', 'not-allowed')
+    # the bound is per owner: another user still may
+    create_ok(b, new_node())
+    # deleting one makes room again
+    assert_result(delete_node(a, first))
+    create_ok(a, new_node())
+
+
 def test_configuration_change_notification(clients):
     a, b = clients(), clients()
     node = new_node()
