@@ -161,7 +161,16 @@ typedef struct pep_iq {
     tn_stanza_t *iq; /* owned ref */
     tn_jid_t from;   /* owned copy */
     char *owner;     /* owned */
+    tn_sess_t *sess; /* held: the local sender, or NULL */
 } pep_iq_t;
+
+/* The local session whose request is being handled, during the call. */
+static tn_sess_t *pep_cur_sess;
+
+tn_sess_t *pep_current_session(void)
+{
+    return pep_cur_sess;
+}
 
 static void pep_req_done(ps_req_t *r)
 {
@@ -178,8 +187,12 @@ static void pep_iq_ready(void *ud, ps_service_t *svc)
         ps_req_t *r = ps_req_new(pep_srv, svc, q->iq, &q->from);
         r->done = pep_req_done;
         r->ud = e;
+        pep_cur_sess = q->sess;
         ps_handle_iq(r);
+        pep_cur_sess = NULL;
     }
+    if (q->sess)
+        tn_sess_unhold(q->sess);
     tn_stanza_unref(q->iq);
     tn_jid_release(&q->from);
     tn_free(q->owner);
@@ -192,6 +205,11 @@ static tn_verdict_t pep_on_iq(tn_event_t *ev)
     q->iq = tn_stanza_ref(ev->stanza);
     tn_jid_copy(ev->from, &q->from);
     q->owner = tn_strdup(ev->to->bare);
+    /* The sender's later stanzas wait while its service loads (and while
+     * a conversion finishes, see pep_current_session). */
+    q->sess = ev->sess;
+    if (q->sess)
+        tn_sess_hold(q->sess);
     pep_use(q->owner, pep_iq_ready, q);
     return TN_HANDLED;
 }

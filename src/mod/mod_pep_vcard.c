@@ -104,6 +104,7 @@ static const char *av_current(ps_service_t *svc, const char **type)
  */
 
 typedef struct av_vcard {
+    tn_sess_t *sess; /* held until the vCard is written, or NULL */
     char *owner;
     char *type;   /* owned; NULL with binval NULL: remove the PHOTO */
     char *binval; /* owned, whitespace-free base64 */
@@ -111,6 +112,8 @@ typedef struct av_vcard {
 
 static void av_free(av_vcard_t *a)
 {
+    if (a->sess)
+        tn_sess_unhold(a->sess);
     tn_free(a->owner);
     tn_free(a->type);
     tn_free(a->binval);
@@ -119,10 +122,12 @@ static void av_free(av_vcard_t *a)
 
 static void av_store_done(void *ud, int status)
 {
-    (void)ud;
+    tn_sess_t *sess = ud;
     if (status < 0 && status != TN_ENOTFOUND)
         tn_log(TN_LOG_ERROR, "pep_vcard: vCard write failed: %s",
                tn_strerror(status));
+    if (sess)
+        tn_sess_unhold(sess);
 }
 
 static void av_vcard_got(void *ud, int status, const tn_store_item_t *items,
@@ -159,8 +164,10 @@ static void av_vcard_got(void *ud, int status, const tn_store_item_t *items,
     }
     if (tn_stanza_nelements(v)) {
         char *xml = tn_stanza_to_string(v, TN_NS_CLIENT);
-        tn_store_map_put(av_srv->store, o.domain, o.node, VCARD_MAP, VCARD_KEY,
-                         xml, strlen(xml), av_store_done, NULL);
+        if (tn_store_map_put(av_srv->store, o.domain, o.node, VCARD_MAP,
+                             VCARD_KEY, xml, strlen(xml), av_store_done,
+                             a->sess) == 0)
+            a->sess = NULL; /* released by av_store_done */
         tn_free(xml);
     } else {
         tn_store_map_del(av_srv->store, o.domain, o.node, VCARD_MAP, VCARD_KEY,
@@ -179,6 +186,10 @@ static void av_to_vcard(const char *owner, const char *type, const char *binval)
     if (tn_jid_parse(owner, &o) < 0)
         return;
     av_vcard_t *a = TN_NEW(av_vcard_t);
+    /* The publisher's next stanzas (a vCard get) see the new PHOTO. */
+    a->sess = pep_current_session();
+    if (a->sess)
+        tn_sess_hold(a->sess);
     a->owner = tn_strdup(owner);
     a->type = type ? tn_strdup(type) : NULL;
     a->binval = binval ? tn_strdup(binval) : NULL;

@@ -41,6 +41,10 @@ void pep_preload(const char *owner);
  * notification, but without sending replies: the server's own
  * conversions. done (may be NULL) gets the error condition or NULL. */
 typedef void (*pep_done_cb)(void *ud, const char *failed);
+/* During a change listener run for a client's request: the local session
+ * that sent it (hold it to keep its later stanzas waiting until the
+ * listener's own work is done), else NULL. */
+tn_sess_t *pep_current_session(void);
 void pep_run(const char *owner, tn_stanza_t *iq, pep_done_cb done, void *ud);
 /* Sends full the last item of every node of owner it is interested in
  * (caps known now). */
