@@ -319,6 +319,10 @@ modules:
   contact: ~
   caps: ~
   muc: ~
+  pubsub: ~
+  pep: ~
+  pep_vcard: ~
+  bookmarks: ~
 muc: {host: conference.$DOMAIN}
 EOF
     SRV_DIR=$d
