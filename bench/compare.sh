@@ -372,12 +372,13 @@ network_settings = { tcp_backlog = 1024 }   -- as tern's listen backlog
 modules_enabled = {
     "roster"; "saslauth"; "tls"; "disco"; "ping"; "version"; "time";
     "lastactivity"; "vcard"; "private"; "blocklist"; "register";
-    "server_contact_info";
+    "server_contact_info"; "pep";
 }
 modules_disabled = { "s2s"; "s2s_auth_certs"; "limits" }
 ssl = { certificate = "$d/cert.pem"; key = "$d/key.pem" }
 VirtualHost "$DOMAIN"
 Component "conference.$DOMAIN" "muc"
+Component "pubsub.$DOMAIN" "pubsub"
     restrict_room_creation = false
 EOF
     SRV_DIR=$d
@@ -447,6 +448,9 @@ modules:
   mod_vcard: {}
   mod_private: {}
   mod_caps: {}
+  mod_pubsub:
+    host: "pubsub.$DOMAIN"
+    plugins: [flat, pep]
   mod_muc:
     host: "conference.$DOMAIN"
     access: all
