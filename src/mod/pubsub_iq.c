@@ -552,20 +552,34 @@ static int h_subscribe(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
         rc = rc == PS_NEED ? PS_NEED : 0;
         goto out;
     }
-    ps_sub_t *s = ps_node_sub_add(n, j.full, st);
-    if (x && apply_sub_options(s, x) < 0) {
-        ps_node_sub_del(n, s);
+    /* 6.1.6: another subscription of the same JID only for other
+     * options; with the options of one it has, that one is the answer
+     * (so a client subscribing at every login does not pile them up). */
+    ps_sub_t probe = {.deliver = 1};
+    if (x && apply_sub_options(&probe, x) < 0) {
         reply_error(r, "modify", "bad-request", "invalid-options", NULL);
         goto out;
     }
-    ps_store_sub(n, s, 0);
+    ps_sub_t *s = NULL;
+    for (size_t i = 0; i < n->nsubs && !s; i++)
+        if (strcmp(n->subs[i]->jid, j.full) == 0 &&
+            n->subs[i]->deliver == probe.deliver &&
+            n->subs[i]->state != PS_SUB_PENDING)
+            s = n->subs[i];
+    int fresh = !s;
+    if (fresh) {
+        s = ps_node_sub_add(n, j.full, st);
+        s->deliver = probe.deliver;
+        ps_store_sub(n, s, 0);
+    }
     tn_stanza_t *res = result_new(r);
     tn_stanza_t *ps = tn_stanza_add_child(res, "pubsub", PS_NS);
     sub_element(ps, n, s, 1);
     reply(r, res);
-    if (st == PS_SUB_PENDING)
+    if (s->state == PS_SUB_PENDING && fresh)
         ps_send_auth_request(n, s);
-    else if (n->cfg.send_last != PS_LAST_NEVER)
+    else if (s->state == PS_SUB_SUBSCRIBED &&
+             n->cfg.send_last != PS_LAST_NEVER)
         ps_send_last(n, s->jid);
 out:
     tn_jid_release(&j);

@@ -17,12 +17,12 @@
 // "RESULT {json}" and exits 0 when every step passed, 1 otherwise; the
 // screenshots and a per-page log (console, page errors, WebSocket frames,
 // BOSH request and response bodies) are written to the artifacts directory.
+// The browser and per-user plumbing is in lib.mjs (shared with pep.mjs).
 
-import { chromium } from 'playwright-core';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Env, User, account } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -48,182 +48,14 @@ for (const k of ['page', 'ws', 'bosh', 'a', 'b', 'c', 'peer']) {
     process.exit(2);
   }
 }
-const STEP = Number(opt.timeout);
-const ART = resolve(opt.artifacts);
-mkdirSync(ART, { recursive: true });
-const t0 = Date.now();
-const secs = () => ((Date.now() - t0) / 1000).toFixed(2);
+const env = new Env({
+  page: opt.page, bosh: opt.bosh, artifacts: opt.artifacts, step: Number(opt.timeout),
+});
+const STEP = env.step;
+const secs = () => env.secs();
+const log = (...a) => env.log(...a);
 
-function account(s) {
-  const i = s.indexOf(':');
-  return { jid: s.slice(0, i), password: s.slice(i + 1) };
-}
-
-// Only loopback: anything else is aborted in the page (and cannot even
-// resolve, see --host-resolver-rules below).
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-function isLocal(url) {
-  try {
-    const u = new URL(url);
-    if (['data:', 'blob:', 'about:'].includes(u.protocol)) return true;
-    return LOOPBACK.has(u.hostname);
-  } catch {
-    return false;
-  }
-}
-
-const result = { ok: false, steps: [], screenshots: [], logs: [], blocked: [], pages: {} };
-const log = (...a) => console.log(`[${secs()}s]`, ...a);
-
-class User {
-  constructor(name, label, transport, service, acct) {
-    Object.assign(this, { name, label, transport, service, ...acct });
-    this.lines = [];
-    this.wsFrames = 0;
-    this.boshPosts = 0;
-  }
-
-  note(kind, text) {
-    this.lines.push(`${secs()} ${kind} ${text}`);
-  }
-
-  async open(browser) {
-    this.context = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1280, height: 800 },
-      serviceWorkers: 'block',
-    });
-    await this.context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (isLocal(url)) return route.continue();
-      result.blocked.push(`${this.name}: ${url}`);
-      this.note('BLOCKED', url);
-      return route.abort('blockedbyclient');
-    });
-    const page = (this.page = await this.context.newPage());
-    page.on('console', (m) => this.note(`console.${m.type()}`, m.text()));
-    page.on('pageerror', (e) => this.note('PAGEERROR', e.stack || String(e)));
-    page.on('requestfailed', (r) =>
-      this.note('REQFAILED', `${r.method()} ${r.url()} ${r.failure()?.errorText}`));
-    page.on('websocket', (ws) => {
-      this.note('WS-OPEN', ws.url());
-      ws.on('framesent', (f) => { this.wsFrames++; this.note('WS>>', String(f.payload)); });
-      ws.on('framereceived', (f) => { this.wsFrames++; this.note('WS<<', String(f.payload)); });
-      ws.on('socketerror', (e) => this.note('WS-ERROR', String(e)));
-      ws.on('close', () => this.note('WS-CLOSE', ws.url()));
-    });
-    page.on('request', (r) => {
-      if (r.method() === 'POST' && r.url().startsWith(opt.bosh)) {
-        this.boshPosts++;
-        this.note('BOSH>>', r.postData() || '');
-      }
-    });
-    page.on('response', async (r) => {
-      if (r.status() >= 400) this.note('HTTP', `${r.status()} ${r.request().method()} ${r.url()}`);
-      if (r.request().method() === 'POST' && r.url().startsWith(opt.bosh)) {
-        let body = '';
-        try { body = await r.text(); } catch (e) { body = `(body unavailable: ${e})`; }
-        this.note('BOSH<<', `${r.status()} ${body}`);
-      }
-    });
-    const q = new URLSearchParams({
-      transport: this.transport, service: this.service,
-      jid: this.jid, password: this.password, loglevel: 'debug',
-    });
-    await page.goto(`${opt.page}?${q}`, { waitUntil: 'load', timeout: STEP });
-  }
-
-  // -- DOM helpers ---------------------------------------------------------
-
-  chat(jid) {
-    return this.page.locator(`converse-chat[jid="${jid}"]`);
-  }
-
-  muc(jid) {
-    return this.page.locator(`converse-muc[jid="${jid}"]`);
-  }
-
-  async waitText(box, text) {
-    await box.locator('.chat-msg__text', { hasText: text }).first()
-      .waitFor({ state: 'visible', timeout: STEP });
-  }
-
-  async type(box, text) {
-    const ta = box.locator('textarea.chat-textarea');
-    await ta.waitFor({ state: 'visible', timeout: STEP });
-    await ta.fill(text);
-    await ta.press('Enter');
-    // Our own message is shown once Converse has sent it.
-    await this.waitText(box, text);
-  }
-
-  async loggedIn() {
-    const p = this.page;
-    await p.waitForFunction(() => window.ternTest && (window.ternTest.ready || window.ternTest.error),
-      null, { timeout: STEP });
-    const err = await deadline(p.evaluate(() => window.ternTest.error), 'ternTest.error');
-    if (err) throw new Error(`converse.initialize failed: ${err}`);
-    // The logged-in control box: profile with our name, online status, roster.
-    const local = this.jid.split('@')[0];
-    await p.locator('#controlbox converse-user-profile .username', { hasText: local })
-      .waitFor({ state: 'visible', timeout: STEP });
-    await p.locator('#controlbox .xmpp-status [data-value="online"]')
-      .waitFor({ state: 'visible', timeout: STEP });
-    await p.locator('#controlbox #converse-roster').waitFor({ state: 'attached', timeout: STEP });
-    const info = await deadline(p.evaluate(() => {
-      const c = window._converse.api.connection.get();
-      return { jid: c.jid, service: c.service, connected: window._converse.api.connection.connected() };
-    }), `${this.name}: connection state`);
-    if (!info.connected) throw new Error(`not connected: ${JSON.stringify(info)}`);
-    if (info.service !== this.service)
-      throw new Error(`connected through ${info.service}, not ${this.service}`);
-    if (!info.jid.startsWith(this.jid + '/'))
-      throw new Error(`bound JID ${info.jid} is not a resource of ${this.jid}`);
-    this.fullJid = info.jid;
-    return info;
-  }
-
-  async openChat(jid) {
-    // (Return nothing: the chat model is no JSON for playwright.)
-    await deadline(this.page.evaluate(async (j) => {
-      await window._converse.api.chats.open(j, {}, true);
-    }, jid), `${this.name}: api.chats.open(${jid})`);
-    const box = this.chat(jid);
-    await box.locator('textarea.chat-textarea').waitFor({ state: 'visible', timeout: STEP });
-    return box;
-  }
-
-  async openRoom(jid, nick) {
-    await deadline(this.page.evaluate(async ([j, n]) => {
-      await window._converse.api.rooms.open(j, { nick: n }, true);
-    }, [jid, nick]), `${this.name}: api.rooms.open(${jid})`);
-    const box = this.muc(jid);
-    // The message form appears once the room is entered (self-presence seen).
-    await box.locator('textarea.chat-textarea').waitFor({ state: 'visible', timeout: STEP });
-    return box;
-  }
-
-  async screenshot() {
-    const file = join(ART, `converse-${this.label}.png`);
-    await this.page.screenshot({ path: file, fullPage: false, timeout: 10000 });
-    return file;
-  }
-
-  saveLog() {
-    const file = join(ART, `converse-${this.label}.log`);
-    writeFileSync(file, this.lines.join('\n') + '\n');
-    return file;
-  }
-}
-
-// page.evaluate has no deadline of its own.
-function deadline(promise, what, ms = STEP) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
+const result = { ok: false, steps: [], screenshots: [], logs: [], blocked: env.blocked, pages: {} };
 
 async function step(name, fn) {
   const s = Date.now();
@@ -237,36 +69,19 @@ async function step(name, fn) {
   }
 }
 
-const A = new User('A', 'ws-a', 'websocket', opt.ws, account(opt.a));
-const B = new User('B', 'ws-b', 'websocket', opt.ws, account(opt.b));
-const C = new User('C', 'bosh-c', 'bosh', opt.bosh, account(opt.c));
+const A = new User(env, 'A', 'ws-a', 'websocket', opt.ws, account(opt.a));
+const B = new User(env, 'B', 'ws-b', 'websocket', opt.ws, account(opt.b));
+const C = new User(env, 'C', 'bosh-c', 'bosh', opt.bosh, account(opt.c));
 const users = [A, B, C];
 const peer = opt.peer;
 const room = opt.room;
 const tag = Math.random().toString(36).slice(2, 8);
 
-const args = [
-  '--ignore-certificate-errors',
-  // Nothing but loopback resolves: the test never reaches the internet.
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-  '--disable-dev-shm-usage',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-// Needed as root, and in containers without user namespaces; the pages
-// load nothing but this directory and the server under test.
-args.push('--no-sandbox');
-
 let browser;
 let failed = null;
 try {
   await step('launch chromium', async () => {
-    browser = await chromium.launch({
-      executablePath: opt.chromium, headless: !opt.headed, args, timeout: 30000,
-    });
+    browser = await env.launch({ chromium: opt.chromium, headed: opt.headed });
     return { version: browser.version() };
   });
 
@@ -347,9 +162,8 @@ for (const f of result.screenshots) console.log(`screenshot: ${f}`);
 if (failed) {
   // The end of each page's log without the debug chatter, for CI output.
   for (const u of users) {
-    const tail = u.lines.filter((l) => !/ console\.(debug|verbose) /.test(l)).slice(-25);
     console.log(`--- ${u.name} (${u.transport}, ${u.jid}): last log lines`);
-    for (const l of tail) console.log('  ' + (l.length > 400 ? l.slice(0, 400) + '...' : l));
+    for (const l of u.tail()) console.log('  ' + l);
   }
   for (const f of result.logs) console.log(`log: ${f}`);
 }

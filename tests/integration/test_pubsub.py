@@ -582,12 +582,18 @@ def test_subscribe_for_another_jid_refused(clients):
 
 
 def test_multi_subscribe_and_subids(clients):
+    """XEP-0060 6.1.6: several subscriptions of one JID, for different
+    options, told apart by subid; subscribing again with the options of
+    an existing one returns it (a client resubscribing at every login
+    does not pile up subscriptions)."""
     a, b = clients(), clients()
     node = new_node()
     create_ok(a, node)
     s1 = subscribe_ok(b, node)
-    s2 = subscribe_ok(b, node)
+    assert subscribe_ok(b, node) == s1
+    s2 = subscribe_ok(b, node, options={'pubsub#deliver': False})
     assert s1 != s2
+    assert subscribe_ok(b, node, options={'pubsub#deliver': False}) == s2
     assert sorted(s for _, _, _, s in user_subscriptions(b, node)) == \
         sorted([s1, s2])
     assert sorted(owner_subscriptions(a, node)) == sorted(
@@ -596,12 +602,12 @@ def test_multi_subscribe_and_subids(clients):
                  'subid-required')
     assert_error(unsubscribe(b, node, subid='no-such-subid'), 'modify',
                  'not-acceptable', 'invalid-subid')
-    assert_result(unsubscribe(b, node, subid=s1))
-    assert user_subscriptions(b, node) == [(node, b.bare, 'subscribed', s2)]
+    assert_result(unsubscribe(b, node, subid=s2))
+    assert user_subscriptions(b, node) == [(node, b.bare, 'subscribed', s1)]
     publish_ok(a, node, 'still', 'i1')
     wait_event(b, node, pred=has_item('i1'))
     b.sync()                  # (one notification SHOULD do, XEP 6.1.6)
-    assert_result(unsubscribe(b, node, subid=s2))
+    assert_result(unsubscribe(b, node, subid=s1))
     assert user_subscriptions(b, node) == []
     assert_error(unsubscribe(b, node), 'cancel', 'unexpected-request',
                  'not-subscribed')
