@@ -517,3 +517,57 @@ def test_require_valid_certs_refuses_self_signed(pki, tmp_path):
         assert not log_has(a, r'authenticated by')
     finally:
         stop_pair(dns, a, b)
+
+
+# -- PEP across servers (XEP-0163) ---------------------------------------------
+
+def test_pep_across_federation(fed):
+    """alice@a.test and bob@b.test with a mutual subscription: a.test
+    learns bob's caps by asking his client across the stream (the answer
+    comes back to alice's bare JID), sends him alice's PEP notifications
+    and, when he logs in again, her last item; bob reads her node."""
+    from pep_helpers import (get_items, items_of, new_caps, pep_connect,
+                             publish_ok, tune, tune_title)
+    a, b = fed
+    node = 'http://jabber.org/protocol/tune'
+    alice, bob = connect(a, None), connect(b, None)
+    try:
+        alice.presence('subscribe', to=bob.bare)
+        wait_for(bob, lambda e: e.tag == PRESENCE and
+                 e.get('type') == 'subscribe', 'subscribe')
+        bob.presence('subscribed', to=alice.bare)
+        bob.presence('subscribe', to=alice.bare)
+        wait_for(alice, lambda e: e.tag == PRESENCE and
+                 e.get('type') == 'subscribe', 'subscribe from bob')
+        alice.presence('subscribed', to=bob.bare)
+        wait_for(bob, lambda e: e.tag == PRESENCE and
+                 e.get('from') == alice.jid and e.get('type') is None,
+                 "alice's presence")
+        assert alice.roster()[bob.bare].get('subscription') == 'both'
+    finally:
+        alice.close()
+        bob.close()
+    caps = new_caps(node)
+    alice = pep_connect(a, None, alice.user, alice.pw)
+    bob = pep_connect(b, None, bob.user, bob.pw, caps=caps)
+    bob2 = None
+    try:
+        assert (alice.bare, '%s#%s' % (caps.node, caps.ver)) in \
+            bob.disco_queries
+        publish_ok(alice, node, tune('Dies Natalis'))
+        (ev,) = bob.events(1, node, seen=bob.initial, what='notification')
+        assert ev.get('from') == alice.bare and ev.get('to') == bob.jid
+        r = get_items(bob, node, to=alice.bare)
+        assert r.get('type') == 'result', tostr(r)
+        (_, payload), = items_of(r, node)
+        assert tune_title(payload) == 'Dies Natalis'
+        # Another resource with the same caps: no query (cached by
+        # hash), the last item at once.
+        bob2 = pep_connect(b, None, bob.user, bob.pw, caps=caps)
+        (ev,) = bob2.events(1, node, seen=bob2.initial, what='last item')
+        assert ev.get('to') == bob2.jid
+        assert not bob2.disco_queries
+    finally:
+        for c in (alice, bob, bob2):
+            if c is not None:
+                c.close()
