@@ -7,9 +7,9 @@
  *     presence, one item, last item on subscription and presence) or the
  *     publish-options given.
  *   - Loading: an account's service is read from the store when first
- *     needed and kept while the account has a session (and nodes) or
- *     something is being done with it; requests wait for the load, in
- *     order.
+ *     needed and kept while the account has a session (and nodes, and
+ *     pep.cache_size allows) or something is being done with it;
+ *     requests wait for the load, in order.
  *   - Notifications go to explicit subscribers and to every resource that
  *     wants the node by its XEP-0115 caps (pep_caps.c): the owner's own
  *     and those of contacts with a presence subscription to the owner
@@ -18,9 +18,11 @@
  *     was resolved) it gets the last item of each node it wants whose
  *     send_last_published_item is on_sub_and_presence.
  *
- * Options: modules: {pep: {max_items: 1000, max_nodes: 256}}: the bound
- * of pubsub#max_items ('max' means it) and of an account's nodes (0: no
- * bound; beyond it, not-allowed). */
+ * Options: modules: {pep: {max_items: 1000, max_nodes: 256, cache_size:
+ * 67108864}}: the bound of pubsub#max_items ('max' means it), of an
+ * account's nodes (0: no bound; beyond it, not-allowed), and the bytes of
+ * items kept in memory for online accounts (least recently used first
+ * out; an evicted service is read again when next needed). */
 #include <stdint.h>
 #include <string.h>
 
@@ -45,32 +47,98 @@ typedef struct pep_entry {
     int busy;            /* users: requests, fan-outs, waits */
     pep_wait_t *waiting; /* owned; callbacks waiting for the load */
     size_t nwaiting;
+    size_t bytes;                  /* its items' size when last idle */
+    struct pep_entry *prev, *next; /* use order, most recent first */
 } pep_entry_t;
 
 static tn_server_t *pep_srv;
 static tn_hmap_t pep_services; /* bare JID -> pep_entry_t* */
-static long long pep_max_items, pep_max_nodes;
+static long long pep_max_items, pep_max_nodes, pep_cache_size;
 static char **pep_feature_vars; /* owned: what the account advertises */
+static pep_entry_t *lru_head, *lru_tail;
+static size_t pep_bytes; /* sum of the entries' bytes */
 
+static void lru_unlink(pep_entry_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else if (lru_head == e)
+        lru_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else if (lru_tail == e)
+        lru_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_front(pep_entry_t *e)
+{
+    lru_unlink(e);
+    e->next = lru_head;
+    if (lru_head)
+        lru_head->prev = e;
+    lru_head = e;
+    if (!lru_tail)
+        lru_tail = e;
+}
+
+/* Unlinks e from the table and the use order and frees it. */
 static void entry_free(pep_entry_t *e)
 {
+    tn_hmap_del(&pep_services, e->bare);
+    lru_unlink(e);
+    pep_bytes -= e->bytes;
     ps_service_free(e->svc);
     tn_free(e->waiting);
     tn_free(e->bare);
     tn_free(e);
 }
 
-/* Drops one use; an idle service of an account without sessions goes. */
+static size_t svc_bytes(const ps_service_t *svc)
+{
+    size_t b = 0, it;
+    for (tn_hmap_entry_t *x = tn_hmap_first(&svc->nodes, &it); x;
+         x = tn_hmap_next(&svc->nodes, x, &it)) {
+        const ps_node_t *n = x->value;
+        b += 256 + strlen(n->name);
+        for (size_t i = 0; i < n->nitems; i++)
+            b += n->items[i]->bytes + 64;
+    }
+    return b;
+}
+
+/* Over pep.cache_size: the least recently used idle services go, online
+ * owners' too (the next use reads the store again). */
+static void pep_trim_cache(void)
+{
+    pep_entry_t *x = lru_tail;
+    while (x && pep_bytes > (size_t)pep_cache_size) {
+        pep_entry_t *prev = x->prev;
+        if (!x->busy && x->svc && !x->waiting) {
+            tn_log(TN_LOG_DEBUG, "pep: %s leaves the cache (%zu bytes)",
+                   x->bare, x->bytes);
+            entry_free(x);
+        }
+        x = prev;
+    }
+}
+
+/* Drops one use. An idle service stays in memory while its account is
+ * online and has nodes, within pep.cache_size; otherwise it goes. */
 static void pep_release(pep_entry_t *e)
 {
     if (--e->busy > 0 || !e->svc)
         return;
-    /* Kept for an account online, unless it has no nodes: then there is
-     * nothing to keep, and the next use reads the store again. */
-    if (pep_srv && tn_sessions_user(pep_srv, e->bare) && e->svc->nodes.count)
+    pep_bytes -= e->bytes;
+    e->bytes = svc_bytes(e->svc);
+    pep_bytes += e->bytes;
+    /* Nothing to keep without nodes: the next use reads the store. */
+    if (!pep_srv || !tn_sessions_user(pep_srv, e->bare) ||
+        !e->svc->nodes.count) {
+        entry_free(e);
         return;
-    tn_hmap_del(&pep_services, e->bare);
-    entry_free(e);
+    }
+    pep_trim_cache();
 }
 
 static void pep_store_loaded(void *ud, ps_service_t *svc, int status)
@@ -85,15 +153,10 @@ static void pep_store_loaded(void *ud, ps_service_t *svc, int status)
         size_t n = e->nwaiting;
         e->waiting = NULL;
         e->nwaiting = 0;
-        ps_service_t *s = e->svc;
-        e->svc = NULL;
-        tn_hmap_del(&pep_services, e->bare);
+        entry_free(e);
         for (size_t i = 0; i < n; i++)
             w[i].cb(w[i].ud, NULL);
         tn_free(w);
-        ps_service_free(s);
-        tn_free(e->bare);
-        tn_free(e);
         return;
     }
     e->busy++;
@@ -114,6 +177,8 @@ static void pep_store_loaded(void *ud, ps_service_t *svc, int status)
 static pep_entry_t *pep_use(const char *owner, pep_ready_cb cb, void *ud)
 {
     pep_entry_t *e = tn_hmap_get(&pep_services, owner);
+    if (e)
+        lru_front(e);
     if (e && !e->nwaiting && e->svc && !e->waiting) {
         e->busy++;
         cb(ud, e->svc);
@@ -137,9 +202,9 @@ static pep_entry_t *pep_use(const char *owner, pep_ready_cb cb, void *ud)
         e->svc->max_nodes = (int)pep_max_nodes;
         tn_jid_release(&j);
         tn_hmap_put(&pep_services, owner, e);
+        lru_front(e);
         e->waiting = TN_NEW(pep_wait_t); /* marks "loading" */
         if (ps_store_load(e->svc, pep_store_loaded, e) < 0) {
-            tn_hmap_del(&pep_services, owner);
             entry_free(e);
             cb(ud, NULL);
             return NULL;
@@ -260,23 +325,6 @@ void pep_with(const char *owner, pep_svc_cb cb, void *ud)
     w->cb = cb;
     w->ud = ud;
     pep_use(owner, pep_with_ready, w);
-}
-
-ps_service_t *pep_loaded(const char *owner)
-{
-    pep_entry_t *e = pep_srv ? tn_hmap_get(&pep_services, owner) : NULL;
-    return e && !e->waiting ? e->svc : NULL;
-}
-
-static void pep_noop(void *ud, ps_service_t *svc)
-{
-    (void)ud;
-    (void)svc;
-}
-
-void pep_preload(const char *owner)
-{
-    pep_with(owner, pep_noop, NULL);
 }
 
 typedef struct pep_run_ctx {
@@ -565,10 +613,8 @@ static tn_verdict_t pep_on_unbound(tn_event_t *ev)
     tn_sess_t *first = tn_sessions_user(ev->srv, s->jid.bare);
     int last = !first || (first == s && !s->next_res);
     pep_entry_t *e = tn_hmap_get(&pep_services, s->jid.bare);
-    if (last && e && !e->busy && e->svc) {
-        tn_hmap_del(&pep_services, e->bare);
+    if (last && e && !e->busy && e->svc)
         entry_free(e);
-    }
     return TN_PASS;
 }
 
@@ -577,7 +623,11 @@ static tn_verdict_t pep_on_unbound(tn_event_t *ev)
 static int pep_load(tn_module_t *m)
 {
     pep_srv = tn_module_server(m);
-    if (tn_module_opt_int(m, "max_items", 1000, 1, 100000, &pep_max_items) < 0)
+    if (tn_module_opt_int(m, "max_items", 1000, 1, 100000, &pep_max_items) <
+            0 ||
+        tn_module_opt_int(m, "max_nodes", 256, 0, 100000, &pep_max_nodes) < 0 ||
+        tn_module_opt_int(m, "cache_size", 64LL << 20, 0, 1LL << 40,
+                          &pep_cache_size) < 0)
         return TN_EINVAL;
     tn_hmap_init(&pep_services);
     pep_caps_init(pep_srv);
@@ -619,8 +669,8 @@ static void pep_unload(tn_module_t *m)
 {
     (void)m;
     size_t it;
-    for (tn_hmap_entry_t *e = tn_hmap_first(&pep_services, &it); e;
-         e = tn_hmap_next(&pep_services, e, &it))
+    tn_hmap_entry_t *e;
+    while ((e = tn_hmap_first(&pep_services, &it)) != NULL)
         entry_free(e->value);
     tn_hmap_release(&pep_services);
     pep_caps_release();

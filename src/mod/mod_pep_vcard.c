@@ -40,6 +40,16 @@
 
 static tn_server_t *av_srv;
 static tn_hmap_t av_converting; /* owner -> (void *)count */
+static tn_hmap_t av_hashes;     /* online account -> its avatar id (owned) */
+
+/* Remembers (for presence) the avatar id of an online account. */
+static void av_remember(const char *owner, const char *id)
+{
+    if (id && av_srv && tn_sessions_user(av_srv, owner))
+        tn_free(tn_hmap_put(&av_hashes, owner, tn_strdup(id)));
+    else
+        tn_free(tn_hmap_del(&av_hashes, owner));
+}
 
 static void converting(const char *owner, int delta)
 {
@@ -203,11 +213,13 @@ static void av_changed(ps_node_t *n, const ps_item_t *it, const char *id)
 {
     (void)id;
     const char *owner = n->svc->jid;
-    if (!av_srv || !it || strcmp(n->name, AV_META) != 0 ||
-        tn_hmap_get(&av_converting, owner))
+    if (!av_srv || strcmp(n->name, AV_META) != 0)
         return;
     const char *type = NULL;
     const char *cur = av_current(n->svc, &type);
+    av_remember(owner, cur);
+    if (!it || tn_hmap_get(&av_converting, owner))
+        return;
     tn_stanza_t *md = tn_stanza_child(it->item, "metadata", AV_META);
     if (!cur) {
         if (md && !tn_stanza_nelements(md))
@@ -331,7 +343,7 @@ static tn_verdict_t av_on_presence(tn_event_t *ev)
 {
     if (!ev->sess || tn_stanza_attr(ev->stanza, "type"))
         return TN_PASS;
-    const char *cur = av_current(pep_loaded(ev->from->bare), NULL);
+    const char *cur = tn_hmap_get(&av_hashes, ev->from->bare);
     if (!cur)
         return TN_PASS;
     tn_stanza_t *x = tn_stanza_child(ev->stanza, "x", AV_UPDATE);
@@ -345,9 +357,29 @@ static tn_verdict_t av_on_presence(tn_event_t *ev)
     return TN_PASS;
 }
 
+static void av_bound_ready(void *ud, ps_service_t *svc)
+{
+    char *owner = ud;
+    if (svc)
+        av_remember(owner, av_current(svc, NULL));
+    tn_free(owner);
+}
+
+/* The avatar id is read when a session binds, so that it is at hand for
+ * the session's first presence (the store answers long before a client
+ * has fetched its roster). */
 static tn_verdict_t av_on_bound(tn_event_t *ev)
 {
-    pep_preload(ev->sess->jid.bare);
+    pep_with(ev->sess->jid.bare, av_bound_ready, tn_strdup(ev->sess->jid.bare));
+    return TN_PASS;
+}
+
+static tn_verdict_t av_on_unbound(tn_event_t *ev)
+{
+    tn_sess_t *s = ev->sess;
+    tn_sess_t *first = tn_sessions_user(ev->srv, s->jid.bare);
+    if (!first || (first == s && !s->next_res))
+        tn_free(tn_hmap_del(&av_hashes, s->jid.bare));
     return TN_PASS;
 }
 
@@ -355,6 +387,7 @@ static int av_load(tn_module_t *m)
 {
     av_srv = tn_module_server(m);
     tn_hmap_init(&av_converting);
+    tn_hmap_init(&av_hashes);
     ps_listen(av_changed);
     tn_module_feature(m, "urn:xmpp:pep-vcard-conversion:0");
     tn_module_iq(m, TN_IQ_SET, TN_TO_BARE, TN_NS_VCARD, "vCard", av_on_vcard,
@@ -362,6 +395,7 @@ static int av_load(tn_module_t *m)
     tn_module_hook(m, TN_HOOK_PRESENCE_OUT, av_on_presence,
                    TN_PRIO_DEFAULT + 20);
     tn_module_hook(m, TN_HOOK_SESS_BOUND, av_on_bound, TN_PRIO_DEFAULT);
+    tn_module_hook(m, TN_HOOK_SESS_UNBOUND, av_on_unbound, TN_PRIO_DEFAULT);
     return 0;
 }
 
@@ -369,6 +403,7 @@ static void av_unload(tn_module_t *m)
 {
     (void)m;
     tn_hmap_release(&av_converting);
+    tn_hmap_release_free(&av_hashes);
     av_srv = NULL;
 }
 

@@ -31,11 +31,6 @@ int pep_caps_wants(const char *owner, const char *full, const char *node);
  * not loaded), now or once loaded. svc is valid during the call only. */
 typedef void (*pep_svc_cb)(void *ud, ps_service_t *svc);
 void pep_with(const char *owner, pep_svc_cb cb, void *ud);
-/* The service when it is in memory now, else NULL (starts no load). */
-ps_service_t *pep_loaded(const char *owner);
-/* Loads owner's service now, so that it is in memory for its sessions
- * (kept while the account has one). */
-void pep_preload(const char *owner);
 /* Runs the pubsub request iq (a set or get from owner's bare JID, with a
  * pubsub payload) on owner's service as the owner would, with every
  * notification, but without sending replies: the server's own

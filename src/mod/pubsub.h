@@ -100,6 +100,7 @@ typedef struct ps_item {
     char *publisher;   /* owned bare JID of the publisher */
     tn_stanza_t *item; /* owned <item id publisher> with the payload */
     long long seq;     /* publication order */
+    size_t bytes;      /* its serialized size (memory accounting) */
 } ps_item_t;
 
 typedef struct ps_sub {
@@ -195,7 +196,8 @@ const char *ps_node_roster_owner(const ps_node_t *n);
 void ps_store_node(ps_node_t *n); /* configuration */
 void ps_store_aff(ps_node_t *n, const char *bare, ps_aff_t a);
 void ps_store_sub(ps_node_t *n, const ps_sub_t *s, int del);
-void ps_store_item(ps_node_t *n, const ps_item_t *it, int del);
+/* Writes (or deletes) a persistent item; also sets it->bytes. */
+void ps_store_item(ps_node_t *n, ps_item_t *it, int del);
 /* Deletes everything of the node (items, subscriptions, affiliations,
  * configuration) from the store. */
 void ps_store_node_del(ps_node_t *n);

@@ -80,10 +80,8 @@ void ps_store_sub(ps_node_t *n, const ps_sub_t *s, int remove)
     tn_free(key);
 }
 
-void ps_store_item(ps_node_t *n, const ps_item_t *it, int remove)
+void ps_store_item(ps_node_t *n, ps_item_t *it, int remove)
 {
-    if (!remove && !n->cfg.persist)
-        return;
     char *key = ps_key('i', n, it->id);
     if (remove) {
         del(n, key);
@@ -94,7 +92,9 @@ void ps_store_item(ps_node_t *n, const ps_item_t *it, int remove)
         tn_stanza_set_attr(c, "seq", seq);
         tn_stanza_set_attr(c, "publisher", it->publisher);
         char *xml = tn_stanza_to_string(c, NULL);
-        put(n, key, xml);
+        it->bytes = strlen(xml);
+        if (n->cfg.persist)
+            put(n, key, xml);
         tn_free(xml);
         tn_stanza_unref(c);
     }
@@ -213,6 +213,7 @@ static void load_entry(ps_service_t *svc, const tn_store_item_t *e)
                                       ? tn_stanza_attr(x, "publisher")
                                       : "");
         it->seq = seq ? strtoll(seq, NULL, 10) : 0;
+        it->bytes = e->len;
         tn_stanza_set_attr(x, "seq", NULL);
         tn_stanza_set_attr(x, "publisher", NULL);
         it->item = tn_stanza_ref(x);

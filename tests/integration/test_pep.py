@@ -658,3 +658,53 @@ def test_server_survives_pep_abuse(server, cafile, pep):
         assert [p.text for _, p in got] == ['49']
     finally:
         b.close()
+
+
+def test_tiny_cache_reads_services_again(make_server, cafile):
+    """pep.cache_size: with a cache too small for anything, every use of
+    an account's service reads it from the store again; publishing,
+    notifications, retrieval and the last item still work, and nothing
+    published is lost."""
+    s = make_server(modules={'pep': {'cache_size': 1}}).start()
+    (ua, pa), (ub, pb) = accounts(s, 2)
+    befriend(s, cafile, (ua, pa), (ub, pb), 'both')
+    caps = new_caps(NS_TUNE)
+    a = pep_connect(s, cafile, ua, pa)
+    b = pep_connect(s, cafile, ub, pb, resource='one', caps=caps)
+    b2 = None
+    try:
+        for i in range(5):
+            publish_ok(a, NS_TUNE, tune('t%d' % i), item_id='i%d' % i,
+                       options={'pubsub#max_items': '10'})
+        evs = b.events(5, NS_TUNE, seen=b.initial)
+        assert [check_event(e, a.bare, b.jid, NS_TUNE)[0] for e in evs] \
+            == ['i%d' % i for i in range(5)]
+        r = get_items(b, NS_TUNE, to=a.bare)
+        assert [iid for iid, _ in items_of(r, NS_TUNE)] == \
+            ['i4', 'i3', 'i2', 'i1', 'i0'], tostr(r)
+        b2 = pep_connect(s, cafile, ub, pb, resource='two', caps=caps)
+        ev, = b2.events(1, NS_TUNE, seen=b2.initial)
+        assert check_event(ev, a.bare, b2.jid, NS_TUNE)[0] == 'i4'
+        assert 'leaves the cache' in s.log()
+    finally:
+        for c in (a, b, b2):
+            if c is not None:
+                c.close()
+
+
+def test_nodes_per_account_bound(make_server, cafile):
+    """pep.max_nodes: an account may have that many nodes; publishing to
+    one more (auto-create) is not-allowed and creates nothing."""
+    s = make_server(modules={'pep': {'max_nodes': 2}}).start()
+    (ua, pa), = accounts(s, 1)
+    a = pep_connect(s, cafile, ua, pa)
+    try:
+        publish_ok(a, 'urn:tern:test:one', tune('1'))
+        publish_ok(a, 'urn:tern:test:two', tune('2'))
+        r = publish(a, 'urn:tern:test:three', tune('3'))
+        assert_pubsub_error(r, 'cancel', 'not-allowed')
+        r = get_items(a, 'urn:tern:test:three')
+        assert_pubsub_error(r, 'cancel', 'item-not-found')
+        publish_ok(a, 'urn:tern:test:two', tune('2 again'))
+    finally:
+        a.close()
