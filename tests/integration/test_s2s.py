@@ -130,6 +130,29 @@ def log_has(server, pattern):
     return re.search(pattern, server.log()) is not None
 
 
+def subscribe_both(alice, bob):
+    """A mutual presence subscription between two online clients, each
+    step seen arriving on the other side."""
+    alice.presence('subscribe', to=bob.bare)
+    req = wait_for(bob, lambda e: e.tag == PRESENCE and
+                   e.get('type') == 'subscribe', 'subscribe')
+    assert req.get('from') == alice.bare
+    bob.presence('subscribed', to=alice.bare)
+    wait_for(alice, lambda e: e.tag == PRESENCE and
+             e.get('type') == 'subscribed', 'subscribed')
+    # The subscription brings bob's presence (probe answered).
+    wait_for(alice, lambda e: e.tag == PRESENCE and
+             e.get('from') == bob.jid and e.get('type') is None,
+             "bob's presence")
+    bob.presence('subscribe', to=alice.bare)
+    wait_for(alice, lambda e: e.tag == PRESENCE and
+             e.get('type') == 'subscribe', 'subscribe from bob')
+    alice.presence('subscribed', to=bob.bare)
+    wait_for(bob, lambda e: e.tag == PRESENCE and
+             e.get('from') == alice.jid and e.get('type') is None,
+             "alice's presence")
+
+
 # -- CA certificates: SASL EXTERNAL -------------------------------------------
 
 def test_message_both_ways(fed):
@@ -168,24 +191,7 @@ def test_subscription_and_presence(fed):
     a, b = fed
     alice, bob = connect(a, None), connect(b, None)
     try:
-        alice.presence('subscribe', to=bob.bare)
-        req = wait_for(bob, lambda e: e.tag == PRESENCE and
-                       e.get('type') == 'subscribe', 'subscribe')
-        assert req.get('from') == alice.bare
-        bob.presence('subscribed', to=alice.bare)
-        wait_for(alice, lambda e: e.tag == PRESENCE and
-                 e.get('type') == 'subscribed', 'subscribed')
-        # The subscription brings bob's presence (probe answered).
-        wait_for(alice, lambda e: e.tag == PRESENCE and
-                 e.get('from') == bob.jid and e.get('type') is None,
-                 "bob's presence")
-        bob.presence('subscribe', to=alice.bare)
-        wait_for(alice, lambda e: e.tag == PRESENCE and
-                 e.get('type') == 'subscribe', 'subscribe from bob')
-        alice.presence('subscribed', to=bob.bare)
-        wait_for(bob, lambda e: e.tag == PRESENCE and
-                 e.get('from') == alice.jid and e.get('type') is None,
-                 "alice's presence")
+        subscribe_both(alice, bob)
         roster = alice.roster()
         assert roster[bob.bare].get('subscription') == 'both'
         assert bob.roster()[alice.bare].get('subscription') == 'both'
@@ -532,17 +538,7 @@ def test_pep_across_federation(fed):
     node = 'http://jabber.org/protocol/tune'
     alice, bob = connect(a, None), connect(b, None)
     try:
-        alice.presence('subscribe', to=bob.bare)
-        wait_for(bob, lambda e: e.tag == PRESENCE and
-                 e.get('type') == 'subscribe', 'subscribe')
-        bob.presence('subscribed', to=alice.bare)
-        bob.presence('subscribe', to=alice.bare)
-        wait_for(alice, lambda e: e.tag == PRESENCE and
-                 e.get('type') == 'subscribe', 'subscribe from bob')
-        alice.presence('subscribed', to=bob.bare)
-        wait_for(bob, lambda e: e.tag == PRESENCE and
-                 e.get('from') == alice.jid and e.get('type') is None,
-                 "alice's presence")
+        subscribe_both(alice, bob)
         assert alice.roster()[bob.bare].get('subscription') == 'both'
     finally:
         alice.close()
