@@ -12,7 +12,7 @@
  *   - A publish to storage:bookmarks over PEP is converted the same way
  *     and mirrored into private XML.
  *   - A change to urn:xmpp:bookmarks:1 by a client rewrites the private
- *     XML copy from all its items.
+ *     XML copy and the storage:bookmarks node from all its items.
  *   - At login, an account whose bookmarks exist only in private XML gets
  *     them copied to urn:xmpp:bookmarks:1 (XEP-0411 4).
  * Nodes the conversion creates are private to the account (whitelist,
@@ -145,6 +145,21 @@ static int same_xml(const tn_stanza_t *a, const tn_stanza_t *b)
     return same;
 }
 
+/* The whole <storage/> as the item "current" of the XEP-0048 PEP node
+ * (its subscribers are notified, XEP-0411 3). */
+static void bm_publish_legacy(const char *owner, const tn_stanza_t *storage)
+{
+    tn_stanza_t *ps;
+    tn_stanza_t *iq = bm_iq(owner, &ps);
+    tn_stanza_t *pub = tn_stanza_add_child(ps, "publish", NULL);
+    tn_stanza_set_attr(pub, "node", BM_LEGACY);
+    tn_stanza_t *item = tn_stanza_add_child(pub, "item", NULL);
+    tn_stanza_set_attr(item, "id", "current");
+    tn_stanza_add_copy(item, storage);
+    bm_private_options(ps, 0);
+    bm_run(owner, iq);
+}
+
 typedef struct bm_sync {
     char *owner;
     tn_stanza_t *storage; /* owned ref: the XEP-0048 <storage/> */
@@ -207,17 +222,8 @@ static void bm_sync_ready(void *ud, ps_service_t *svc)
         tn_free(gone[i]);
     }
     tn_free(gone);
-    if (s->legacy_pep) {
-        tn_stanza_t *ps;
-        tn_stanza_t *iq = bm_iq(s->owner, &ps);
-        tn_stanza_t *pub = tn_stanza_add_child(ps, "publish", NULL);
-        tn_stanza_set_attr(pub, "node", BM_LEGACY);
-        tn_stanza_t *item = tn_stanza_add_child(pub, "item", NULL);
-        tn_stanza_set_attr(item, "id", "current");
-        tn_stanza_add_copy(item, s->storage);
-        bm_private_options(ps, 0);
-        bm_run(s->owner, iq);
-    }
+    if (s->legacy_pep)
+        bm_publish_legacy(s->owner, s->storage);
 out:
     tn_stanza_unref(s->storage);
     tn_free(s->owner);
@@ -272,6 +278,7 @@ static void bm_changed(ps_node_t *n, const ps_item_t *it, const char *id)
         for (size_t i = 0; cur && i < cur->nitems; i++)
             bm_to_v1(storage, cur->items[i]);
         bm_write_private(owner, storage);
+        bm_publish_legacy(owner, storage);
         tn_stanza_unref(storage);
     } else if (strcmp(n->name, BM_LEGACY) == 0 && it) {
         tn_stanza_t *storage = tn_stanza_child(it->item, "storage", BM_LEGACY);

@@ -43,12 +43,44 @@ static tn_hmap_t av_converting; /* owner -> (void *)count */
 static tn_hmap_t av_hashes;     /* online account -> its avatar id (owned) */
 
 /* Remembers (for presence) the avatar id of an online account. */
+/* Puts id into pres's <x xmlns='vcard-temp:x:update'><photo/> (XEP-0398
+ * 4): an empty <photo/> (the client shows no avatar) is left alone, a
+ * missing one is added, one naming another hash is replaced. */
+static void av_stamp(tn_stanza_t *pres, const char *id)
+{
+    tn_stanza_t *x = tn_stanza_child(pres, "x", AV_UPDATE);
+    tn_stanza_t *photo = x ? tn_stanza_child(x, "photo", AV_UPDATE) : NULL;
+    if (photo) {
+        char *t = tn_stanza_text(photo);
+        int keep = !*t || strcmp(t, id) == 0;
+        tn_free(t);
+        if (keep)
+            return;
+        tn_stanza_remove(x, photo);
+    }
+    if (!x)
+        x = tn_stanza_add_child(pres, "x", AV_UPDATE);
+    photo = tn_stanza_add_child(x, "photo", NULL);
+    tn_stanza_add_text(photo, id, strlen(id));
+}
+
+/* Remembers (for presence) the avatar id of an online account, and puts
+ * a new one into the presence its resources last sent, which answers
+ * probes. */
 static void av_remember(const char *owner, const char *id)
 {
-    if (id && av_srv && tn_sessions_user(av_srv, owner))
-        tn_free(tn_hmap_put(&av_hashes, owner, tn_strdup(id)));
-    else
+    tn_sess_t *first = av_srv ? tn_sessions_user(av_srv, owner) : NULL;
+    if (!id || !first) {
         tn_free(tn_hmap_del(&av_hashes, owner));
+        return;
+    }
+    const char *old = tn_hmap_get(&av_hashes, owner);
+    if (old && strcmp(old, id) == 0)
+        return;
+    tn_free(tn_hmap_put(&av_hashes, owner, tn_strdup(id)));
+    for (tn_sess_t *s = first; s; s = s->next_res)
+        if (s->available && s->presence)
+            av_stamp(s->presence, id);
 }
 
 static void converting(const char *owner, int delta)
@@ -344,16 +376,8 @@ static tn_verdict_t av_on_presence(tn_event_t *ev)
     if (!ev->sess || tn_stanza_attr(ev->stanza, "type"))
         return TN_PASS;
     const char *cur = tn_hmap_get(&av_hashes, ev->from->bare);
-    if (!cur)
-        return TN_PASS;
-    tn_stanza_t *x = tn_stanza_child(ev->stanza, "x", AV_UPDATE);
-    tn_stanza_t *photo = x ? tn_stanza_child(x, "photo", AV_UPDATE) : NULL;
-    if (photo)
-        return TN_PASS; /* the client said what it means */
-    if (!x)
-        x = tn_stanza_add_child(ev->stanza, "x", AV_UPDATE);
-    photo = tn_stanza_add_child(x, "photo", NULL);
-    tn_stanza_add_text(photo, cur, strlen(cur));
+    if (cur)
+        av_stamp(ev->stanza, cur);
     return TN_PASS;
 }
 

@@ -180,6 +180,31 @@ def test_presence_carries_photo_hash(server, cafile, pep):
     assert broadcast("<x xmlns='%s'><photo/></x>" % NS_VCARD_UPDATE) == ''
 
 
+def test_probe_answer_carries_new_photo_hash(server, cafile, pep):
+    """XEP-0398 4: a resource that went online before the avatar existed
+    is answered to probes with its last presence, which now carries the
+    new hash (and a later avatar's hash replaces it)."""
+    (ua, pa), (ub, pb) = accounts(server, 2)
+    befriend(server, cafile, (ua, pa), (ub, pb), 'both')
+    a = pep(ua, pa)
+    aid = publish_avatar(a, png(2, 3, (1, 1, 1)))
+
+    def probe_answer():
+        b = pep(ub, pb)
+        got = [e for e in b.initial + b.collect()
+               if e.tag == q('jabber:client', 'presence') and
+               e.get('from') == a.jid]
+        b.close()
+        assert len(got) == 1, [tostr(e) for e in got]
+        return got[0].findtext('%s/%s' % (q(NS_VCARD_UPDATE, 'x'),
+                                          q(NS_VCARD_UPDATE, 'photo')))
+
+    assert probe_answer() == aid
+    aid2 = publish_avatar(a, png(3, 2, (2, 2, 2)))
+    assert aid2 != aid
+    assert probe_answer() == aid2
+
+
 # -- bookmarks ----------------------------------------------------------------
 
 LEGACY = ("<storage xmlns='storage:bookmarks'>"
