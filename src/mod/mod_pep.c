@@ -584,8 +584,9 @@ static tn_verdict_t pep_on_presence_in(tn_event_t *ev)
         !ev->from->node)
         return TN_PASS;
     const char *type = tn_stanza_attr(ev->stanza, "type");
-    if (type) {
-        /* Leaving needs no check. */
+    if (type || !tn_stanza_child(ev->stanza, "c", TN_NS_CAPS)) {
+        /* Leaving, or no caps (nothing to record: a resource forgotten):
+         * no roster needed, none loaded. */
         pep_presence(ev->to->bare, ev->stanza, ev->from->full);
         return TN_PASS;
     }
