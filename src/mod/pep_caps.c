@@ -14,8 +14,9 @@
  *
  * Bounds: the cache holds at most PEP_CAPS_MAX hashes (then it starts
  * over); a query unanswered after 10 s is forgotten (the next presence
- * with that hash asks again). Unavailable presence, a presence without
- * caps and the end of an own session remove a resource. */
+ * with that hash asks again); at most PEP_CAPS_MAX_PENDING queries are
+ * out at once (a hash seen beyond that is not asked for). Unavailable presence,
+ * a presence without caps and the end of an own session remove a resource. */
 #include <string.h>
 
 #include "core/iqreq.h"
@@ -27,6 +28,7 @@
 
 #define PEP_CAPS_MAX 10000
 #define PEP_CAPS_TIMEOUT_MS 10000
+#define PEP_CAPS_MAX_PENDING 1000
 
 typedef struct caps_entry {
     char **notify; /* owned node names that have +notify */
@@ -186,6 +188,16 @@ void pep_caps_presence(const char *owner, const char *full, const char *node,
     }
     caps_wait_t *w = tn_hmap_get(&caps_pending, ver);
     int ask = !w;
+    if (!w && caps_pending.count >= PEP_CAPS_MAX_PENDING) {
+        /* A flood of new hashes: this one stays unresolved (no
+         * notifications by caps) until its next presence. */
+        tn_log(TN_LOG_INFO,
+               "pep: %zu caps queries out; %s's hash %s not "
+               "asked",
+               caps_pending.count, full, ver);
+        forget(owner, full); /* so that its next presence asks again */
+        return;
+    }
     if (!w) {
         w = TN_NEW(caps_wait_t);
         tn_hmap_put(&caps_pending, ver, w);

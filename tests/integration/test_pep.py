@@ -708,3 +708,26 @@ def test_nodes_per_account_bound(make_server, cafile):
         publish_ok(a, 'urn:tern:test:two', tune('2 again'))
     finally:
         a.close()
+
+
+def test_caps_query_flood_bounded(make_server, cafile):
+    """A client that changes its caps hash on every presence and never
+    answers the server's disco#info: at most 1,000 queries are out at
+    once, beyond that a hash is not asked for (and the resource is
+    forgotten, so a later presence may ask again); the server stays
+    healthy and shuts down cleanly with the queries still out."""
+    from im_helpers import connect as im_connect
+    s = make_server().start()
+    c = im_connect(s, cafile)
+    try:
+        for i in range(1100):
+            c.presence(extra="<c xmlns='http://jabber.org/protocol/caps' "
+                       "hash='sha-1' node='urn:tern:test' ver='v%d'/>" % i)
+        c.sync(timeout=30)
+        assert '1000 caps queries out' in s.log()
+        # Still serving.
+        r = c.query('get', "<ping xmlns='urn:xmpp:ping'/>", to='localhost')
+        assert r.get('type') == 'result', tostr(r)
+    finally:
+        c.close()
+    s.stop()
