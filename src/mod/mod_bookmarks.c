@@ -18,7 +18,6 @@
  * Nodes the conversion creates are private to the account (whitelist,
  * XEP-0411 5 / XEP-0402 publish-options). Room URLs (<url/>) and
  * XEP-0402 <extensions/> have no counterpart and are not carried over. */
-#include <stdint.h>
 #include <string.h>
 
 #include "core/router.h"
@@ -35,23 +34,11 @@
 #define BM_PRIVATE_MAP "private"
 
 static tn_server_t *bm_srv;
-static tn_hmap_t bm_converting; /* owner -> (void *)count of own requests */
-
-static void converting(const char *owner, int delta)
-{
-    uintptr_t n = (uintptr_t)tn_hmap_get(&bm_converting, owner) + delta;
-    if (n)
-        tn_hmap_put(&bm_converting, owner, (void *)n);
-    else
-        tn_hmap_del(&bm_converting, owner);
-}
-
 static void bm_run_done(void *ud, const char *failed)
 {
     char *owner = ud;
     if (failed)
         tn_log(TN_LOG_WARN, "bookmarks: converting for %s: %s", owner, failed);
-    converting(owner, -1);
     tn_free(owner);
 }
 
@@ -84,7 +71,6 @@ static void bm_private_options(tn_stanza_t *ps, int max)
 
 static void bm_run(const char *owner, tn_stanza_t *iq)
 {
-    converting(owner, 1);
     pep_run(owner, iq, bm_run_done, tn_strdup(owner));
     tn_stanza_unref(iq);
 }
@@ -266,12 +252,13 @@ static void bm_write_private(const char *owner, const tn_stanza_t *storage)
 }
 
 /* The engine tells us of every PEP change. */
-static void bm_changed(ps_node_t *n, const ps_item_t *it, const char *id)
+static void bm_changed(ps_node_t *n, const ps_item_t *it, const char *id,
+                       int by_server)
 {
     (void)id;
     const char *owner = n->svc->jid;
-    if (tn_hmap_get(&bm_converting, owner))
-        return; /* our own conversion */
+    if (by_server)
+        return; /* a conversion */
     if (strcmp(n->name, BM_NS) == 0) {
         tn_stanza_t *storage = tn_stanza_new("storage", BM_LEGACY);
         ps_node_t *cur = tn_hmap_get(&n->svc->nodes, BM_NS);
@@ -348,7 +335,6 @@ static tn_verdict_t bm_on_bound(tn_event_t *ev)
 static int bm_load(tn_module_t *m)
 {
     bm_srv = tn_module_server(m);
-    tn_hmap_init(&bm_converting);
     ps_listen(bm_changed);
     tn_module_feature(m, "urn:xmpp:bookmarks:1#compat");
     tn_module_feature(m, "urn:xmpp:bookmarks-conversion:0");
@@ -361,7 +347,6 @@ static int bm_load(tn_module_t *m)
 static void bm_unload(tn_module_t *m)
 {
     (void)m;
-    tn_hmap_release(&bm_converting);
     bm_srv = NULL;
 }
 

@@ -18,7 +18,6 @@
  *     loaded when a session binds, so the hash is at hand by the time its
  *     first presence goes out.
  * The vCard is read and written in mod_vcard's store map ("vcard"). */
-#include <stdint.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -39,8 +38,7 @@
 #define VCARD_KEY "vcard"
 
 static tn_server_t *av_srv;
-static tn_hmap_t av_converting; /* owner -> (void *)count */
-static tn_hmap_t av_hashes;     /* online account -> its avatar id (owned) */
+static tn_hmap_t av_hashes; /* online account -> its avatar id (owned) */
 
 /* Remembers (for presence) the avatar id of an online account. */
 /* Puts id into pres's <x xmlns='vcard-temp:x:update'><photo/> (XEP-0398
@@ -81,15 +79,6 @@ static void av_remember(const char *owner, const char *id)
     for (tn_sess_t *s = first; s; s = s->next_res)
         if (s->available && s->presence)
             av_stamp(s->presence, id);
-}
-
-static void converting(const char *owner, int delta)
-{
-    uintptr_t n = (uintptr_t)tn_hmap_get(&av_converting, owner) + delta;
-    if (n)
-        tn_hmap_put(&av_converting, owner, (void *)n);
-    else
-        tn_hmap_del(&av_converting, owner);
 }
 
 /* The base64 text s without whitespace (vCards fold BINVAL), decoded;
@@ -241,7 +230,8 @@ static void av_to_vcard(const char *owner, const char *type, const char *binval)
     tn_jid_release(&o);
 }
 
-static void av_changed(ps_node_t *n, const ps_item_t *it, const char *id)
+static void av_changed(ps_node_t *n, const ps_item_t *it, const char *id,
+                       int by_server)
 {
     (void)id;
     const char *owner = n->svc->jid;
@@ -250,8 +240,8 @@ static void av_changed(ps_node_t *n, const ps_item_t *it, const char *id)
     const char *type = NULL;
     const char *cur = av_current(n->svc, &type);
     av_remember(owner, cur);
-    if (!it || tn_hmap_get(&av_converting, owner))
-        return;
+    if (!it || by_server)
+        return; /* a conversion (vCard to PEP): not back again */
     tn_stanza_t *md = tn_stanza_child(it->item, "metadata", AV_META);
     if (!cur) {
         if (md && !tn_stanza_nelements(md))
@@ -288,7 +278,6 @@ static void av_run_done(void *ud, const char *failed)
     if (failed)
         tn_log(TN_LOG_WARN, "pep_vcard: publishing the avatar of %s: %s", owner,
                failed);
-    converting(owner, -1);
     tn_free(owner);
 }
 
@@ -305,7 +294,6 @@ static void av_publish(const char *owner, const char *node, const char *id,
     tn_stanza_t *item = tn_stanza_add_child(pub, "item", NULL);
     tn_stanza_set_attr(item, "id", id);
     tn_stanza_add_copy(item, payload);
-    converting(owner, 1);
     pep_run(owner, iq, av_run_done, tn_strdup(owner));
     tn_stanza_unref(iq);
 }
@@ -410,7 +398,6 @@ static tn_verdict_t av_on_unbound(tn_event_t *ev)
 static int av_load(tn_module_t *m)
 {
     av_srv = tn_module_server(m);
-    tn_hmap_init(&av_converting);
     tn_hmap_init(&av_hashes);
     ps_listen(av_changed);
     tn_module_feature(m, "urn:xmpp:pep-vcard-conversion:0");
@@ -426,7 +413,6 @@ static int av_load(tn_module_t *m)
 static void av_unload(tn_module_t *m)
 {
     (void)m;
-    tn_hmap_release(&av_converting);
     tn_hmap_release_free(&av_hashes);
     av_srv = NULL;
 }

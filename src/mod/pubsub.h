@@ -247,10 +247,13 @@ extern const char *const ps_features[];
 
 /* Listeners told of changes to PEP nodes (the conversions of XEP-0398
  * and XEP-0411/0402): after an item was published (it set), retracted
- * (it NULL, id set) or the node purged or deleted (both NULL). At most
+ * (it NULL, id set) or the node purged or deleted (both NULL);
+ * by_server: the change came from a server-side request (pep_run), i.e.
+ * a conversion, which the converters do not convert back. At most
  * PS_MAX_LISTENERS. */
 #define PS_MAX_LISTENERS 4
-typedef void (*ps_change_cb)(ps_node_t *n, const ps_item_t *it, const char *id);
+typedef void (*ps_change_cb)(ps_node_t *n, const ps_item_t *it, const char *id,
+                             int by_server);
 void ps_listen(ps_change_cb cb);
 
 /* ---- pubsub_notify.c ---- */

@@ -135,11 +135,12 @@ void ps_listen(ps_change_cb cb)
         }
 }
 
-static void changed(ps_node_t *n, const ps_item_t *it, const char *id)
+static void changed(const ps_req_t *r, ps_node_t *n, const ps_item_t *it,
+                    const char *id)
 {
     for (size_t i = 0; n->svc->pep && i < PS_MAX_LISTENERS; i++)
         if (ps_listeners[i])
-            ps_listeners[i](n, it, id);
+            ps_listeners[i](n, it, id, r->quiet);
 }
 
 static void reply(ps_req_t *r, tn_stanza_t *res)
@@ -440,7 +441,7 @@ static int h_publish(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
     reply(r, res);
     tn_free(gen);
     ps_notify_items(n, it);
-    changed(n, it, it->id);
+    changed(r, n, it, it->id);
     return 0;
 }
 
@@ -475,7 +476,7 @@ static int h_retract(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
     reply_empty(r);
     if (tell)
         ps_notify_retract(n, rid);
-    changed(n, NULL, rid);
+    changed(r, n, NULL, rid);
     tn_free(rid);
     return 0;
 }
@@ -578,8 +579,7 @@ static int h_subscribe(ps_req_t *r, tn_stanza_t *el, tn_stanza_t *extra)
     reply(r, res);
     if (s->state == PS_SUB_PENDING && fresh)
         ps_send_auth_request(n, s);
-    else if (s->state == PS_SUB_SUBSCRIBED &&
-             n->cfg.send_last != PS_LAST_NEVER)
+    else if (s->state == PS_SUB_SUBSCRIBED && n->cfg.send_last != PS_LAST_NEVER)
         ps_send_last(n, s->jid);
 out:
     tn_jid_release(&j);
@@ -955,7 +955,7 @@ static int h_delete(ps_req_t *r, tn_stanza_t *el)
         ps_notify_delete(n, uri);
     ps_store_node_del(n);
     tn_hmap_del(&r->svc->nodes, n->name);
-    changed(n, NULL, NULL); /* n is no longer in the service */
+    changed(r, n, NULL, NULL); /* n is no longer in the service */
     tn_log(TN_LOG_DEBUG, "pubsub: %s deleted node %s on %s", r->from.bare,
            n->name, r->svc->jid);
     ps_node_free(n);
@@ -975,7 +975,7 @@ static int h_purge(ps_req_t *r, tn_stanza_t *el)
     reply_empty(r);
     if (n->cfg.notify_retract)
         ps_notify_purge(n);
-    changed(n, NULL, NULL);
+    changed(r, n, NULL, NULL);
     return 0;
 }
 

@@ -14,12 +14,17 @@
 
 ps_extra_cb ps_notify_extra;
 
-static tn_stanza_t *event_message(ps_node_t *n, tn_stanza_t **event)
+/* A message from the service with <event><kind node='N'/></event>;
+ * *child is that element. Caller owns the message. */
+static tn_stanza_t *event_message(ps_node_t *n, const char *kind,
+                                  tn_stanza_t **child)
 {
     tn_stanza_t *m = tn_stanza_new("message", TN_NS_CLIENT);
     tn_stanza_set_attr(m, "from", n->svc->jid);
     tn_stanza_set_attr(m, "type", n->cfg.headline ? "headline" : "normal");
-    *event = tn_stanza_add_child(m, "event", PS_NS_EVENT);
+    tn_stanza_t *ev = tn_stanza_add_child(m, "event", PS_NS_EVENT);
+    *child = tn_stanza_add_child(ev, kind, NULL);
+    tn_stanza_set_attr(*child, "node", n->name);
     return m;
 }
 
@@ -53,10 +58,8 @@ static void fan_out(ps_node_t *n, tn_stanza_t *m)
 
 tn_stanza_t *ps_event_message(ps_node_t *n, const ps_item_t *it)
 {
-    tn_stanza_t *ev;
-    tn_stanza_t *m = event_message(n, &ev);
-    tn_stanza_t *items = tn_stanza_add_child(ev, "items", NULL);
-    tn_stanza_set_attr(items, "node", n->name);
+    tn_stanza_t *items;
+    tn_stanza_t *m = event_message(n, "items", &items);
     tn_stanza_t *item;
     if (n->cfg.deliver_payloads) {
         item = tn_stanza_add_copy(items, it->item);
@@ -79,10 +82,8 @@ void ps_notify_items(ps_node_t *n, const ps_item_t *it)
 
 void ps_notify_retract(ps_node_t *n, const char *id)
 {
-    tn_stanza_t *ev;
-    tn_stanza_t *m = event_message(n, &ev);
-    tn_stanza_t *items = tn_stanza_add_child(ev, "items", NULL);
-    tn_stanza_set_attr(items, "node", n->name);
+    tn_stanza_t *items;
+    tn_stanza_t *m = event_message(n, "items", &items);
     tn_stanza_set_attr(tn_stanza_add_child(items, "retract", NULL), "id", id);
     fan_out(n, m);
     tn_stanza_unref(m);
@@ -90,10 +91,8 @@ void ps_notify_retract(ps_node_t *n, const char *id)
 
 void ps_notify_delete(ps_node_t *n, const char *redirect)
 {
-    tn_stanza_t *ev;
-    tn_stanza_t *m = event_message(n, &ev);
-    tn_stanza_t *d = tn_stanza_add_child(ev, "delete", NULL);
-    tn_stanza_set_attr(d, "node", n->name);
+    tn_stanza_t *d;
+    tn_stanza_t *m = event_message(n, "delete", &d);
     if (redirect)
         tn_stanza_set_attr(tn_stanza_add_child(d, "redirect", NULL), "uri",
                            redirect);
@@ -103,19 +102,16 @@ void ps_notify_delete(ps_node_t *n, const char *redirect)
 
 void ps_notify_purge(ps_node_t *n)
 {
-    tn_stanza_t *ev;
-    tn_stanza_t *m = event_message(n, &ev);
-    tn_stanza_set_attr(tn_stanza_add_child(ev, "purge", NULL), "node", n->name);
+    tn_stanza_t *p;
+    tn_stanza_t *m = event_message(n, "purge", &p);
     fan_out(n, m);
     tn_stanza_unref(m);
 }
 
 void ps_notify_config(ps_node_t *n)
 {
-    tn_stanza_t *ev;
-    tn_stanza_t *m = event_message(n, &ev);
-    tn_stanza_t *c = tn_stanza_add_child(ev, "configuration", NULL);
-    tn_stanza_set_attr(c, "node", n->name);
+    tn_stanza_t *c;
+    tn_stanza_t *m = event_message(n, "configuration", &c);
     if (n->cfg.deliver_payloads) {
         tn_stanza_t *x = ps_config_form(n->svc, &n->cfg, "result");
         tn_stanza_add_copy(c, x);
@@ -127,10 +123,8 @@ void ps_notify_config(ps_node_t *n)
 
 void ps_notify_subscription(ps_node_t *n, const ps_sub_t *s)
 {
-    tn_stanza_t *ev;
-    tn_stanza_t *m = event_message(n, &ev);
-    tn_stanza_t *e = tn_stanza_add_child(ev, "subscription", NULL);
-    tn_stanza_set_attr(e, "node", n->name);
+    tn_stanza_t *e;
+    tn_stanza_t *m = event_message(n, "subscription", &e);
     tn_stanza_set_attr(e, "jid", s->jid);
     tn_stanza_set_attr(e, "subscription", ps_substate_name(s->state));
     if (s->state != PS_SUB_NONE)
