@@ -294,7 +294,9 @@ config_tern() {
     cat > "$d/tern.yaml" <<EOF
 # tern configuration written by bench/compare.sh
 hosts: [$DOMAIN]
-tls: {cert: $d/cert.pem, key: $d/key.pem}
+# session_tickets: false -- neither Prosody nor ejabberd resumes a TLS
+# session (tls_info probes all three), so neither does tern here
+tls: {cert: $d/cert.pem, key: $d/key.pem, session_tickets: false}
 storage: {backend: sqlite, path: $d/tern.db}
 listen:
   - {ip: 127.0.0.1, port: $SRV_TLS_PORT, service: c2s, tls: starttls}
@@ -813,11 +815,25 @@ $SWEEP_CHAT_USERS accounts"
 }
 
 # tls_info -- protocol and cipher the STARTTLS port negotiates with
-# OpenSSL's defaults (the load generator's too)
+# OpenSSL's defaults (the load generator's too), and whether a second
+# connection offering the first one's session resumes it
 tls_info() {
-    timeout 15 openssl s_client -starttls xmpp -xmpphost "$DOMAIN" \
-        -connect "127.0.0.1:$SRV_TLS_PORT" </dev/null 2>/dev/null |
-        awk '/^New, /{print $2, $NF; exit}' || true
+    local sess=$WORK/tls_info.session info reused
+    rm -f "$sess"
+    # sleep: TLS 1.3 tickets arrive after the handshake
+    info=$( (sleep 1) | timeout 15 openssl s_client -starttls xmpp \
+        -xmpphost "$DOMAIN" -connect "127.0.0.1:$SRV_TLS_PORT" \
+        -sess_out "$sess" 2>/dev/null |
+        awk '/^New, /{print $2, $NF; exit}' || true)
+    reused=no
+    if [ -s "$sess" ] && (sleep 1) | timeout 15 openssl s_client \
+        -starttls xmpp -xmpphost "$DOMAIN" \
+        -connect "127.0.0.1:$SRV_TLS_PORT" -sess_in "$sess" 2>/dev/null |
+        grep -q '^Reused, '; then
+        reused=yes
+    fi
+    rm -f "$sess"
+    echo "$info, resumption $reused"
 }
 
 server_version() {

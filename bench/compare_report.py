@@ -766,7 +766,8 @@ def render(data):
     L.append("- servers: %s" % vers)
     tls = ", ".join("%s: %s" % (LABEL[s], data["tls"].get(s) or "?")
                     for s in srv)
-    L.append("- TLS negotiated on the STARTTLS port (protocol, cipher): "
+    L.append("- TLS negotiated on the STARTTLS port (protocol, cipher, "
+             "whether a session offered back resumes): "
              "%s; certificate: %s" % (tls, data.get("cert") or "RSA-2048"))
     bg = [r for r in data["runs"] if isinstance(
         r.get("background_cpu_pct"), (int, float))]
@@ -889,7 +890,7 @@ configurations are written by the script; in short:
 
 | | tern | Prosody | ejabberd |
 |---|---|---|---|
-| TLS | one self-signed @CERT@ certificate for all three (`CERT_TYPE`); OpenSSL defaults | same | same |
+| TLS | one self-signed @CERT@ certificate for all three (`CERT_TYPE`); OpenSSL defaults but `tls: {session_tickets: false}`: no resumption, like the other two | OpenSSL with Prosody's default `no_ticket`: two stateful TLS 1.3 tickets naming sessions no cache keeps, so no resumption | fast_tls: the same as Prosody |
 | c2s ports | STARTTLS listener and a `tls: none` listener, `c2s: {require_tls: false}` | two `c2s_ports`, `c2s_require_encryption = false` (STARTTLS offered, optional) | two `ejabberd_c2s` listeners, `starttls: true`, the first with `starttls_required: true` |
 | registration | `register: {allow_registration: true, ip_limit: 1000000}` | `allow_registration = true`, no throttle options, 127.0.0.0/8 allowlisted | `mod_register: {ip_access: all}`, `registration_timeout: infinity` |
 | rate limits, shapers | `c2s: {auth_ip_failures: 0}` | `mod_limits` not loaded | no shaper on the listeners, no shaper rules |
@@ -897,7 +898,7 @@ configurations are written by the script; in short:
 | credentials | SCRAM-SHA-1/-256 hashes, 4096 iterations | `internal_hashed`, `default_iteration_count = 4096` | `auth_password_format: scram` (SHA-1, 4096 iterations) |
 | storage | SQLite | internal (files) | Mnesia (default) |
 | logging | `log: {level: warn}` | `log = { warn = file }` | `loglevel: warning` |
-| modules | ping disco version roster presence offline blocking register time last vcard private contact caps muc | roster saslauth tls disco ping version time lastactivity vcard private blocklist register server_contact_info (+ presence, message, iq, offline, c2s built in); s2s off | mod_ping disco version roster offline privacy blocking register time last vcard private caps |
+| modules | ping disco version roster presence offline blocking register time last vcard private contact caps muc pubsub pep pep_vcard bookmarks | roster saslauth tls disco ping version time lastactivity vcard private blocklist register server_contact_info pep, a `pubsub` component (+ presence, message, iq, offline, c2s built in); s2s off | mod_ping disco version roster offline privacy blocking register time last vcard private caps, mod_pubsub with the flat and pep plugins |
 | MUC | `muc: {host: conference.<domain>}` (rooms without an occupant limit) | `Component "conference.<domain>" "muc"` | `mod_muc` on `conference.<domain>`, `max_users: 10000` and `default_room_options: {max_users: 10000}` |
 | process | `ternd -c FILE` as root | `prosody -F --config FILE`, `run_as_root = true`, epoll backend (Lua 5.4) | `ejabberdctl foreground` with its own config, node name, Mnesia spool and distribution port, as the ejabberd user; Debian's `ejabberdctl` VM flags plus `+sbwt none +sbwtdcpu none +sbwtdio none` (see below) |
 | sampled processes | ternd | the Lua process | beam.smp |

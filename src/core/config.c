@@ -340,9 +340,10 @@ static int cfg_hosts(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 
 static int cfg_tls(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
 {
-    static const char *const keys[] = {"cert", "key", "compact"};
-    yaml_node_t *v[3];
-    if (cfg_map(c, n, "tls", keys, 3, v) < 0)
+    static const char *const keys[] = {"cert", "key", "compact",
+                                       "session_tickets"};
+    yaml_node_t *v[4];
+    if (cfg_map(c, n, "tls", keys, 4, v) < 0)
         return TN_EINVAL;
     for (size_t i = 0; i < 2; i++)
         if (!v[i])
@@ -351,6 +352,9 @@ static int cfg_tls(cfg_ctx_t *c, yaml_node_t *n, tn_config_t *cfg)
     CFG_CHILD(cfg_str(c, v[1], cp_, &cfg->tls_key), "tls", "key");
     if (v[2])
         CFG_CHILD(cfg_bool(c, v[2], cp_, &cfg->tls_compact), "tls", "compact");
+    if (v[3])
+        CFG_CHILD(cfg_bool(c, v[3], cp_, &cfg->tls_tickets), "tls",
+                  "session_tickets");
     return 0;
 }
 
@@ -1006,6 +1010,7 @@ static void cfg_defaults(tn_config_t *cfg)
     cfg->log_level = TN_LOG_INFO;
     cfg->require_tls = 1;
     cfg->tls_compact = 1;
+    cfg->tls_tickets = 1;
     cfg->max_stanza_size = 262144;
     cfg->max_preauth_stanza = 10240;
     cfg->preauth_timeout = 30;

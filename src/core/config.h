@@ -78,6 +78,8 @@ typedef struct tn_config {
     char *pubsub_host;        /* owned, canonical; NULL: the default */
     int tls_compact;          /* bool, default 1: TLS 1.3 sessions leave
                                * OpenSSL after the handshake (tls13.h) */
+    int tls_tickets;          /* bool, default 1: one resumption ticket
+                               * per full handshake (tls.c) */
     char *storage_backend;   /* owned; "sqlite" */
     char *storage_path;      /* owned; relative to the working directory */
     tn_listen_cfg_t *listen; /* owned array */

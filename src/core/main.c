@@ -166,6 +166,8 @@ int main(int argc, char **argv)
     srv->tls = tn_tls_server_ctx(cfg.tls_cert, cfg.tls_key, &err);
     if (!srv->tls)
         goto fail;
+    if (!cfg.tls_tickets)
+        tn_tls_no_tickets(srv->tls);
     if (cfg.tls_compact)
         tn_tls13_enable(srv->tls);
     srv->store = tn_store_open(srv->loop, cfg.storage_backend,

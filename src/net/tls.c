@@ -43,7 +43,7 @@ SSL_CTX *tn_tls_server_ctx(const char *cert, const char *key, char **err)
     SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:"
                                   "TLS_AES_256_GCM_SHA384:"
                                   "TLS_CHACHA20_POLY1305_SHA256");
-    SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_num_tickets(ctx, 1); /* tn_tls_no_tickets: none */
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         *err = tls_errstr("cannot load TLS certificate", cert);
         goto fail;
@@ -60,6 +60,15 @@ SSL_CTX *tn_tls_server_ctx(const char *cert, const char *key, char **err)
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+void tn_tls_no_tickets(SSL_CTX *ctx)
+{
+    /* TLS 1.2 tickets off; with the session cache off as well, no session
+     * can resume in either version. No TLS 1.3 NewSessionTicket is sent
+     * at all (a stateful one would name a session nobody keeps). */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
 }
 
 int tn_tls_has_cb(SSL *ssl, const char *type)

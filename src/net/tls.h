@@ -10,6 +10,9 @@
 /* Builds the server context. Returns NULL with *err (fresh) naming the
  * file and OpenSSL's reason on failure. */
 SSL_CTX *tn_tls_server_ctx(const char *cert, const char *key, char **err);
+/* Turns session resumption off on ctx (config tls.session_tickets: false):
+ * no ticket is issued, none is accepted. */
+void tn_tls_no_tickets(SSL_CTX *ctx);
 
 /* Channel-binding data of an established connection for type
  * "tls-exporter" (RFC 9266; refused on TLS 1.2 without Extended Master

@@ -223,10 +223,11 @@ class RawClient:
 
     def __init__(self, port, host='127.0.0.1', direct_tls=False,
                  cafile=None, timeout=DEFAULT_TIMEOUT, server_name='localhost',
-                 source=None, domain='localhost'):
+                 source=None, domain='localhost', session=None):
         """source: local address to connect from; default a fresh
         127.0.x.y (see fresh_source_ip). domain: the 'to' of stream
-        headers unless open_stream is told another."""
+        headers unless open_stream is told another. session: an
+        ssl.SSLSession to offer for resumption (direct TLS)."""
         self.port = port
         self.domain = domain
         self.timeout = timeout
@@ -244,7 +245,7 @@ class RawClient:
         self._id = 0
         self._reset_parser()
         if direct_tls:
-            self._wrap_tls()
+            self._wrap_tls(session=session)
 
     # -- low level ---------------------------------------------------------
 
@@ -264,11 +265,12 @@ class RawClient:
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
 
-    def _wrap_tls(self, ctx=None):
+    def _wrap_tls(self, ctx=None, session=None):
         ctx = ctx or self.ssl_context()
         self.sock.settimeout(self.timeout)
         self.sock = ctx.wrap_socket(self.sock,
-                                    server_hostname=self.server_name)
+                                    server_hostname=self.server_name,
+                                    session=session)
         self.tls = True
 
     def next_id(self):
@@ -479,14 +481,15 @@ class RawClient:
         self.header = None
         return self.open_stream()
 
-    def starttls(self, ctx=None):
+    def starttls(self, ctx=None, session=None):
         """RFC 6120 5.4: <starttls/>, <proceed/>, handshake, new stream.
-        Returns the new features."""
+        Returns the new features. session: an ssl.SSLSession to offer for
+        resumption (ctx must then be the context it came from)."""
         self.send("<starttls xmlns='%s'/>" % NS_TLS)
         el = self.recv()
         assert el.tag == q(NS_TLS, 'proceed'), \
             'expected <proceed/>, got ' + tostr(el)
-        self._wrap_tls(ctx)
+        self._wrap_tls(ctx, session)
         self._reset_parser()
         self.header = None
         return self.open_stream()

@@ -30,7 +30,7 @@ static const char full_example[] =
     "# the shape from config.h\n"                               /* 1 */
     "hosts: [example.org, Chat.Example.COM.]\n"                 /* 2 */
     "tls: {cert: /etc/tern/cert.pem, key: /etc/tern/key.pem,\n"
-    "      compact: false}\n"                                    /* 3 */
+    "      compact: false, session_tickets: false}\n"           /* 3 */
     "storage: {backend: sqlite, path: /var/lib/tern/tern.db}\n" /* 4 */
     "listen:\n"                                                 /* 5 */
     "  - {ip: 127.0.0.1, port: 5222, service: c2s}\n"           /* 6 */
@@ -105,6 +105,7 @@ static void test_full_example(void **state)
     assert_int_equal(cfg.log_level, TN_LOG_DEBUG);
     assert_int_equal(cfg.require_tls, 0);
     assert_int_equal(cfg.tls_compact, 0);
+    assert_int_equal(cfg.tls_tickets, 0);
     assert_int_equal(cfg.max_stanza_size, 512 * 1024);
     assert_int_equal(cfg.max_preauth_stanza, 4096);
     assert_int_equal(cfg.preauth_timeout, 60);
@@ -148,6 +149,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.log_level, TN_LOG_INFO);
     assert_int_equal(cfg.require_tls, 1);
     assert_int_equal(cfg.tls_compact, 1);
+    assert_int_equal(cfg.tls_tickets, 1);
     assert_null(cfg.muc_host);
     assert_null(cfg.pubsub_host);
     assert_int_equal(cfg.max_stanza_size, 262144);
@@ -494,6 +496,8 @@ static const struct err_case err_cases[] = {
      "t.yaml:4: key 'pubsub.node': unknown key"},
     {HOSTS "tls: {cert: c.pem, key: k.pem, compact: 2}\n" LISTEN,
      "t.yaml:2: key 'tls.compact': expected true or false"},
+    {HOSTS "tls: {cert: c.pem, key: k.pem, session_tickets: 1}\n" LISTEN,
+     "t.yaml:2: key 'tls.session_tickets': expected true or false"},
     {MINIMAL "storage: {backend: postgres}\n",
      "t.yaml:4: key 'storage.backend': unknown storage backend 'postgres' "
      "(expected sqlite)"},
