@@ -207,6 +207,7 @@ static void conn_read_tls(tn_conn_t *c, const char *data, size_t len)
     }
     if (!c->tls_up) {
         int r = SSL_do_handshake(c->ssl);
+        tn_tls13_disarm(c->ssl);
         conn_drain_wbio(c);
         conn_flush(c);
         if (r != 1) {

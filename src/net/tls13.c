@@ -584,11 +584,28 @@ static void tls13_keylog(const SSL *ssl, const char *line)
     *dlen = (uint8_t)n;
 }
 
+/* The keylog callback is installed on the context only from a Finished
+ * going by until tn_tls13_disarm, after that SSL_do_handshake call: the
+ * application and exporter secrets are derived right after our Finished
+ * is written and the client's is read, in the same call. OpenSSL formats
+ * every secret it logs in hex, one sprintf per byte, so logging the two
+ * handshake secrets as well cost about 3% of a login's instructions. */
+static void tls13_arm(SSL *ssl)
+{
+    SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), tls13_keylog);
+}
+
+void tn_tls13_disarm(SSL *ssl)
+{
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    if (ctx && SSL_CTX_get_keylog_callback(ctx) == tls13_keylog)
+        SSL_CTX_set_keylog_callback(ctx, NULL);
+}
+
 static void tls13_msg(int write_p, int version, int content_type,
                       const void *buf, size_t len, SSL *ssl, void *arg)
 {
     (void)version;
-    (void)ssl;
     tls13_watch_t *w = arg;
     if (content_type == SSL3_RT_HEADER) {
         /* OpenSSL reports a record's header before its messages, so the
@@ -603,6 +620,7 @@ static void tls13_msg(int write_p, int version, int content_type,
             w->fin_wr = 1;
         else
             w->fin_rd = 1;
+        tls13_arm(ssl);
     }
 }
 
@@ -630,17 +648,14 @@ void tn_tls13_enable(SSL_CTX *ctx)
     X509 *cert = SSL_CTX_get0_certificate(ctx);
     tls13_ctxdata_t *d = TN_NEW(tls13_ctxdata_t);
     d->len = cert ? tn_tls_end_point(cert, d->sep, sizeof d->sep) : 0;
-    if (SSL_CTX_set_ex_data(ctx, tls13_ctx_idx, d) != 1) {
+    if (SSL_CTX_set_ex_data(ctx, tls13_ctx_idx, d) != 1)
         tn_free(d);
-        return;
-    }
-    SSL_CTX_set_keylog_callback(ctx, tls13_keylog);
 }
 
 int tn_tls13_watch(SSL *ssl)
 {
-    if (tls13_idx < 0 ||
-        SSL_CTX_get_keylog_callback(SSL_get_SSL_CTX(ssl)) != tls13_keylog)
+    if (tls13_idx < 0 || tls13_ctx_idx < 0 ||
+        !SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls13_ctx_idx))
         return 0;
     tls13_watch_t *w = TN_NEW(tls13_watch_t);
     if (SSL_set_ex_data(ssl, tls13_idx, w) != 1) {

@@ -41,8 +41,8 @@ enum {
     TN_TLS13_CLOSED = 1, /* the peer sent close_notify */
 };
 
-/* Enables the hand-over for connections made from ctx (installs the
- * keylog callback). Without it tn_tls13_watch does nothing. */
+/* Enables the hand-over for connections made from ctx. Without it
+ * tn_tls13_watch does nothing. */
 void tn_tls13_enable(SSL_CTX *ctx);
 /* Starts watching a new server SSL of an enabled context. Returns 0, or a
  * negative TN_E* code if out of memory (the SSL still works; it is just
@@ -55,6 +55,9 @@ int tn_tls13_watch(SSL *ssl);
  * Either way the watch ends. The caller then frees the SSL after moving
  * the unread bytes of its read BIO to tn_tls13_open. */
 tn_tls13_t *tn_tls13_take(SSL *ssl);
+/* After every SSL_do_handshake on a watched SSL: takes the context's
+ * keylog callback away again (see tls13_msg). Does nothing otherwise. */
+void tn_tls13_disarm(SSL *ssl);
 void tn_tls13_free(tn_tls13_t *t);
 
 /* Record state from raw secrets: cipher is the TLS 1.3 suite's

@@ -142,6 +142,10 @@ static void pair_open(pair_t *x, int tickets, const char *suites, int max,
         }
         move(x->c_out, x->s_in);
         sdone = SSL_do_handshake(x->s) == 1;
+        /* As conn.c does: the secrets must arrive within the call that
+         * saw a Finished, the keylog callback being off in between. */
+        tn_tls13_disarm(x->s);
+        assert_null(SSL_CTX_get_keylog_callback(x->sctx));
         move(x->s_out, x->c_in);
     }
     assert_true(sdone);
