@@ -11,6 +11,7 @@
 
 #include "net/tls.h"
 #include "util/err.h"
+#include "util/hmac.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -84,37 +85,12 @@ static int tls13_init(size_t s)
     return tls13_ciphers[s] && tls13_mds[s] ? 0 : TN_ETLS;
 }
 
-/* HMAC (RFC 2104) for keys up to the block size, with a digest fetched
- * once: OpenSSL's one-shot HMAC() fetches and allocates on every call,
- * which cost more than the hashing here. */
 static int tls13_hmac(size_t s, const uint8_t *key, size_t klen,
                       const uint8_t *msg, size_t mlen, uint8_t *out)
 {
-    static EVP_MD_CTX *mx;
-    if (!mx && !(mx = EVP_MD_CTX_new()))
-        return TN_ETLS;
-    const EVP_MD *md = tls13_mds[s];
-    size_t bs = (size_t)EVP_MD_get_block_size(md);
-    uint8_t pad[128], inner[EVP_MAX_MD_SIZE];
-    unsigned il = 0, ol = 0;
-    if (klen > bs || bs > sizeof pad)
-        return TN_ETLS;
-    memset(pad, 0x36, bs);
-    for (size_t i = 0; i < klen; i++)
-        pad[i] ^= key[i];
-    int ok = EVP_DigestInit_ex2(mx, md, NULL) == 1 &&
-             EVP_DigestUpdate(mx, pad, bs) == 1 &&
-             EVP_DigestUpdate(mx, msg, mlen) == 1 &&
-             EVP_DigestFinal_ex(mx, inner, &il) == 1;
-    for (size_t i = 0; i < bs; i++)
-        pad[i] ^= 0x36 ^ 0x5c;
-    ok = ok && EVP_DigestInit_ex2(mx, md, NULL) == 1 &&
-         EVP_DigestUpdate(mx, pad, bs) == 1 &&
-         EVP_DigestUpdate(mx, inner, il) == 1 &&
-         EVP_DigestFinal_ex(mx, out, &ol) == 1;
-    OPENSSL_cleanse(pad, sizeof pad);
-    OPENSSL_cleanse(inner, sizeof inner);
-    return ok ? 0 : TN_ETLS;
+    return tn_hmac(tls13_mds[s], key, klen, msg, mlen, out, NULL) == 0
+               ? 0
+               : TN_ETLS;
 }
 
 /* RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, len) for len up

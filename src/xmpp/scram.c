@@ -29,11 +29,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stringprep.h>
 
 #include "util/base64.h"
 #include "util/err.h"
+#include "util/hmac.h"
 #include "util/mem.h"
 #include "util/rand.h"
 
@@ -82,7 +82,7 @@ struct tn_scram_server {
 
 static const EVP_MD *scram_md(tn_scram_hash_t hash)
 {
-    return hash == TN_SCRAM_SHA256 ? EVP_sha256() : EVP_sha1();
+    return tn_md(hash == TN_SCRAM_SHA256 ? TN_MD_SHA256 : TN_MD_SHA1);
 }
 
 static int scram_hash_ok(tn_scram_hash_t hash)
@@ -107,7 +107,7 @@ static int scram_hmac(tn_scram_hash_t hash, const void *key, size_t key_len,
                       const void *data, size_t len, unsigned char *out)
 {
     unsigned int out_len = 0;
-    if (!HMAC(scram_md(hash), key, (int)key_len, data, len, out, &out_len))
+    if (tn_hmac(scram_md(hash), key, key_len, data, len, out, &out_len) != 0)
         return TN_EIO;
     return out_len == tn_scram_key_len(hash) ? 0 : TN_EIO;
 }
@@ -117,7 +117,7 @@ static int scram_digest(tn_scram_hash_t hash, const void *data, size_t len,
                         unsigned char *out)
 {
     unsigned int out_len = 0;
-    if (!EVP_Digest(data, len, out, &out_len, scram_md(hash), NULL))
+    if (tn_digest(scram_md(hash), data, len, out, &out_len) != 0)
         return TN_EIO;
     return out_len == tn_scram_key_len(hash) ? 0 : TN_EIO;
 }
