@@ -61,17 +61,24 @@ void tn_buf_puts(tn_buf_t *b, const char *s)
 
 void tn_buf_printf(tn_buf_t *b, const char *fmt, ...)
 {
+    /* Formatted straight into the spare room; a second pass only when it
+     * did not fit (formatting costs far more than the copy it saves). */
+    buf_reserve(b, 63);
+    size_t room = b->cap - b->len;
     va_list ap;
     va_start(ap, fmt);
-    char probe[1];
-    int n = vsnprintf(probe, sizeof probe, fmt, ap);
+    int n = vsnprintf(b->data + b->len, room, fmt, ap);
     va_end(ap);
-    if (n <= 0)
+    if (n <= 0) {
+        b->data[b->len] = '\0';
         return;
-    buf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
+    if ((size_t)n >= room) {
+        buf_reserve(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -53,14 +53,22 @@ char *tn_strndup(const char *s, size_t n)
 
 char *tn_sprintf(const char *fmt, ...)
 {
+    /* Formatted once into a stack buffer; a second pass only for long
+     * results. */
+    char tmp[256];
     va_list ap;
     va_start(ap, fmt);
-    char probe[1];
-    int n = vsnprintf(probe, sizeof probe, fmt, ap);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0) {
         n = 0;
+        tmp[0] = '\0';
+    }
     char *p = tn_malloc((size_t)n + 1);
+    if ((size_t)n < sizeof tmp) {
+        memcpy(p, tmp, (size_t)n + 1);
+        return p;
+    }
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
