@@ -64,7 +64,9 @@ struct tn_tls13 {
     uint8_t wr_closed; /* close_notify sent */
     uint8_t sep_len;   /* tls-server-end-point length, 0: none */
     uint8_t has_exp;
-    uint8_t exp[32]; /* tls-exporter */
+    /* The exporter master secret: tls-exporter data is derived from it
+     * only when a SCRAM -PLUS exchange asks (two HMACs fewer per login). */
+    uint8_t es[48];
     uint8_t sep[64];
 };
 
@@ -460,9 +462,13 @@ int tn_tls13_cb_data(const tn_tls13_t *t, const char *type,
 {
     const uint8_t *src = NULL;
     size_t n = 0;
+    uint8_t exp[32];
     if (strcmp(type, "tls-exporter") == 0 && t->has_exp) {
-        src = t->exp;
-        n = sizeof t->exp;
+        if (cap < sizeof exp || tls13_exporter(t->suite, t->es, exp) != 0)
+            return TN_EINVAL;
+        memcpy(out, exp, sizeof exp);
+        OPENSSL_cleanse(exp, sizeof exp);
+        return (int)sizeof exp;
     } else if (strcmp(type, "tls-server-end-point") == 0 && t->sep_len) {
         src = t->sep;
         n = t->sep_len;
@@ -673,7 +679,9 @@ tn_tls13_t *tn_tls13_take(SSL *ssl)
     if (t) {
         t->wr.seq = w->wr_after;
         t->has_exp = w->es_len == w->cs_len &&
-                     tls13_exporter(t->suite, w->es, t->exp) == 0;
+                     w->es_len == tls13_suites[t->suite].hash_len;
+        if (t->has_exp)
+            memcpy(t->es, w->es, w->es_len);
         tls13_end_point(ssl, t);
     }
     tls13_watch_free(NULL, w, NULL, 0, 0, NULL);
