@@ -8,7 +8,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config openssl libuv1-dev libexpat1-dev \
 	libssl-dev libyaml-dev libsqlite3-dev libidn-dev libidn2-dev \
-	libhttp-parser-dev libwslay-dev libc-ares-dev
+	libhttp-parser-dev libwslay-dev libc-ares-dev libmimalloc-dev
 TEST_DEPS = $(BUILD_DEPS) libcmocka-dev python3 python3-slixmpp python3-pytest \
 	chromium nodejs dnsmasq-base prosody lua-unbound ejabberd python3-yaml
 # Debian's own Python has slixmpp; another python3 first on PATH may not.

@@ -72,7 +72,10 @@ static void main_drain_cb(uv_timer_t *t)
  * timed out: 678 MiB free inside the heap, 706 MiB RSS with no session
  * left). malloc_trim(0) hands back every free page in every arena
  * (madvise); on a 680 MiB heap it took 47 ms, on a 380 MiB heap with
- * little free 2 ms, so it runs only when much is free. */
+ * little free 2 ms, so it runs only when much is free. ternd links
+ * mimalloc, which returns emptied spans itself; this then sees only
+ * glibc's own, nearly unused heap, and still serves builds on glibc's
+ * allocator (the sanitizer builds). */
 static void main_trim_cb(uv_timer_t *t)
 {
     (void)t;
