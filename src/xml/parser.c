@@ -423,6 +423,17 @@ static void XMLCALL parser_on_text(void *ud, const XML_Char *s, int len)
     p->mark = parser_event_end(p);
 }
 
+/* A CDATA section between stanzas is not a whitespace keepalive, and
+ * inside one expat is not at a point where its parser could be handed
+ * back to the pool (its blank text would let p look idle, and the next
+ * bytes would then be read as markup). Inside a stanza it is text. */
+static void XMLCALL parser_on_cdata(void *ud)
+{
+    tn_xml_parser_t *p = ud;
+    if (!p->halted && p->depth < 2)
+        parser_fail(p, TN_XML_E_BAD_FORMAT, "CDATA at stream level");
+}
+
 static void XMLCALL parser_on_ns(void *ud, const XML_Char *prefix,
                                  const XML_Char *uri)
 {
@@ -528,6 +539,7 @@ static void parser_expat_handlers(tn_xml_parser_t *p)
     XML_SetUserData(xp, p);
     XML_SetElementHandler(xp, parser_on_start, parser_on_end);
     XML_SetCharacterDataHandler(xp, parser_on_text);
+    XML_SetStartCdataSectionHandler(xp, parser_on_cdata);
     XML_SetStartNamespaceDeclHandler(xp, parser_on_ns);
     XML_SetStartDoctypeDeclHandler(xp, parser_on_doctype);
     XML_SetEntityDeclHandler(xp, parser_on_entity);

@@ -1,6 +1,8 @@
 """test_stream.py -- RFC 6120 streams: headers, features, STARTTLS and
 stream errors, spoken over raw sockets (sections 4, 5, 4.9, 11.1)."""
 
+import time
+
 import pytest
 
 from xmpp_raw import (NS_BIND, NS_CLIENT, NS_PING, NS_SASL, NS_SASL_CB,
@@ -294,6 +296,39 @@ def test_not_well_formed_preauth(raw, junk):
 def test_not_well_formed_after_auth(logged_in):
     logged_in.send("<message to='x@localhost'><body>x</bodyy></message>")
     logged_in.expect_stream_error('not-well-formed')
+
+
+def test_cdata_between_stanzas(server, raw):
+    # RFC 6120 4.9.3.1: only whitespace may sit between stanzas, and a
+    # CDATA section there is refused with bad-format as soon as it opens.
+    # It once made the stream look idle after its blank start (fed alone),
+    # so its expat parser, still inside the section, went back to the
+    # shared pool and the next stream to take it read its own stanzas as
+    # character data. Victims hold every pooled parser (an open <iq>)
+    # while the attacker opens the section, then ask again.
+    victims = []
+    for _ in range(9):              # more than the pool's 8 slots
+        user, pw = server.new_user()
+        v = raw()
+        v.login(user, pw, resource='v')
+        victims.append(v)
+    user, pw = server.new_user()
+    attacker = raw()
+    attacker.login(user, pw, resource='a')
+    for n, v in enumerate(victims):
+        v.send("<iq type='get' id='open%d' to='localhost'>" % n)
+    time.sleep(0.2)
+    attacker.send('<![CDATA[')
+    time.sleep(0.1)
+    attacker.send('\n')
+    attacker.expect_stream_error('bad-format')
+    for v in victims:
+        v.send(PING + '</iq>')
+    for n, v in enumerate(victims):
+        assert v.iq_reply('open%d' % n).get('type') == 'result'
+    for v in victims:
+        ping = v.iq('get', PING, to='localhost')
+        assert v.iq_reply(ping).get('type') == 'result'
 
 
 def test_not_well_formed_header(raw):

@@ -288,6 +288,13 @@ static const struct err_case err_cases[] = {
     {"text at stream level", "hello<message/>", 1, TN_XML_E_BAD_FORMAT},
     {"text after stanza", "<iq/> x <iq/>", 1, TN_XML_E_BAD_FORMAT},
     {"cdata at stream level", "<![CDATA[x]]>", 1, TN_XML_E_BAD_FORMAT},
+    {"blank cdata at stream level", "<![CDATA[ \n]]>", 1,
+     TN_XML_E_BAD_FORMAT},
+    /* Fed a byte at a time, the blank text inside made the parser look
+     * idle and hand expat back to the pool, so the CDATA's content was
+     * then parsed as a stanza (found by fuzz_xml). */
+    {"stanza inside open cdata", "<![CDATA[\n\n<message/>", 1,
+     TN_XML_E_BAD_FORMAT},
 };
 
 static void test_errors(void **state)
