@@ -20,7 +20,9 @@
  *   - without reset/stop, feeding in chunks reports the same events as
  *     one feed (the result may differ, see fuzz_xml_one);
  *   - after an error or stop, further feeds report nothing and return the
- *     same code.
+ *     same code;
+ *   - every parser the run left in the shared pool parses the next
+ *     stream's stanzas (xml_check_pool).
  * Memory errors, leaks and UB are left to the sanitizers. */
 #include <string.h>
 
@@ -199,6 +201,36 @@ static void xml_check_wire(const tn_stanza_t *st)
     tn_free(got);
     tn_stanza_unref(plain);
     tn_stanza_unref(c);
+}
+
+/* Every expat parser left in the shared pool must stand in plain content
+ * just inside a root, since any stream may take it next. More streams
+ * than the pool has slots open with XML_HDR (each goes idle and offers
+ * its parser back, which a full pool refuses), then each starts an <iq>
+ * (taking every pooled parser with that root, and one new), then each
+ * ends it: each must see exactly one stanza. */
+#define XML_POOL_PROBES 9
+
+static void xml_check_pool(void)
+{
+    static const tn_xml_cbs_t cbs = {xml_re_open, xml_re_stanza,
+                                     xml_re_close};
+    struct xml_reparse r[XML_POOL_PROBES] = {0};
+    tn_xml_parser_t *p[XML_POOL_PROBES];
+    for (size_t i = 0; i < XML_POOL_PROBES; i++) {
+        p[i] = tn_xml_parser_new(NULL, &cbs, &r[i]);
+        if (tn_xml_parser_feed(p[i], XML_HDR, sizeof XML_HDR - 1))
+            fuzz_fail("xml", "pool probe: header refused");
+    }
+    for (size_t i = 0; i < XML_POOL_PROBES; i++)
+        if (tn_xml_parser_feed(p[i], "<iq>", 4))
+            fuzz_fail("xml", "pool probe: a pooled parser refused <iq>");
+    for (size_t i = 0; i < XML_POOL_PROBES; i++) {
+        if (tn_xml_parser_feed(p[i], "</iq>", 5) || r[i].nst != 1)
+            fuzz_fail("xml", "pool probe: a pooled parser lost <iq/>");
+        tn_stanza_unref(r[i].st);
+        tn_xml_parser_free(p[i]);
+    }
 }
 
 /* The reset or stop the flags ask for, from inside a callback. */
@@ -380,6 +412,7 @@ int fuzz_xml_one(const uint8_t *data, size_t size)
         tn_buf_release(&b.log);
     }
     tn_buf_release(&a.log);
+    xml_check_pool();
     return 0;
 }
 
