@@ -46,7 +46,9 @@ static void config_check_ok(const tn_config_t *cfg)
     for (size_t i = 0; i < cfg->nlisten; i++) {
         const tn_listen_cfg_t *l = &cfg->listen[i];
         if (!l->ip || l->port < 1 || l->port > 65535 ||
-            l->service != TN_SVC_C2S || l->tls < TN_TLS_STARTTLS ||
+            (l->service != TN_SVC_C2S && l->service != TN_SVC_HTTP &&
+             l->service != TN_SVC_S2S) ||
+            l->tls < TN_TLS_STARTTLS ||
             l->tls > TN_TLS_NONE)
             fuzz_fail("config", "bad listener");
     }
