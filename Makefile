@@ -14,7 +14,7 @@ TEST_DEPS = $(BUILD_DEPS) libcmocka-dev python3 python3-slixmpp python3-pytest \
 # Debian's own Python has slixmpp; another python3 first on PATH may not.
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = xml jid scram config tls13 ws certname
+FUZZ_TARGETS = xml jid scram config tls13 ws certname http
 
 .PHONY: all build build-asan deps test-deps run test unit integration \
 	unit-asan integration-asan fuzz clean

@@ -27,6 +27,8 @@ int fuzz_tls13_one(const uint8_t *data, size_t size);
 int fuzz_ws_one(const uint8_t *data, size_t size);
 /* The RFC 6125 identity check of s2s certificates. */
 int fuzz_certname_one(const uint8_t *data, size_t size);
+/* tn_http_normalize_path against a model. */
+int fuzz_http_one(const uint8_t *data, size_t size);
 
 /* Reports a failed oracle on stderr and aborts. */
 __attribute__((noreturn)) static inline void fuzz_fail(const char *target,

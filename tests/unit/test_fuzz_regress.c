@@ -87,6 +87,7 @@ static const struct replay_target replay_targets[] = {
     {"tls13", fuzz_tls13_one},
     {"ws", fuzz_ws_one},
     {"certname", fuzz_certname_one},
+    {"http", fuzz_http_one},
 };
 
 static void test_replay(void **state)
@@ -121,6 +122,8 @@ int main(void)
         cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[3]),
         cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[4]),
         cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[5]),
+        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[6]),
+        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[7]),
         cmocka_unit_test(test_edge_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
