@@ -90,6 +90,8 @@ static const struct replay_target replay_targets[] = {
     {"http", fuzz_http_one},
 };
 
+#define REPLAY_N (sizeof replay_targets / sizeof *replay_targets)
+
 static void test_replay(void **state)
 {
     const struct replay_target *t = *state;
@@ -107,24 +109,22 @@ static void test_replay(void **state)
 static void test_edge_inputs(void **state)
 {
     static const uint8_t zeros[8];
-    for (size_t i = 0; i < sizeof replay_targets / sizeof *replay_targets;
-         i++)
+    for (size_t i = 0; i < REPLAY_N; i++)
         for (size_t n = 0; n <= sizeof zeros; n++)
             replay_targets[i].fn(zeros, n);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[0]),
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[1]),
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[2]),
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[3]),
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[4]),
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[5]),
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[6]),
-        cmocka_unit_test_prestate(test_replay, (void *)&replay_targets[7]),
-        cmocka_unit_test(test_edge_inputs),
-    };
+    /* One test per entry of replay_targets, named for its target, so that
+     * a target added there is replayed without another line here. */
+    struct CMUnitTest tests[REPLAY_N + 1];
+    for (size_t i = 0; i < REPLAY_N; i++)
+        tests[i] = (struct CMUnitTest){
+            .name = replay_targets[i].name,
+            .test_func = test_replay,
+            .initial_state = (void *)&replay_targets[i],
+        };
+    tests[REPLAY_N] = (struct CMUnitTest)cmocka_unit_test(test_edge_inputs);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
